@@ -1,0 +1,1 @@
+"""The only FireWorks code: LaunchPad from settings, configuration files, workers."""

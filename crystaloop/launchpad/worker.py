@@ -1,0 +1,83 @@
+"""Run FireWorks workers on the configured LaunchPad, and FireWorks' own CLIs on either profile."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from crystaloop.settings import CrystaloopSettings
+
+
+def use_job_store(settings: CrystaloopSettings) -> None:
+    """Point jobflow, in this process and in workers it starts, at the profile's JobStore."""
+    os.environ["JOBFLOW_CONFIG_FILE"] = str(settings.jobflow_config_file)
+    import jobflow
+
+    from crystaloop.stores.jobstore import job_store
+
+    jobflow.SETTINGS.JOB_STORE = job_store(settings)
+
+
+def run_worker(
+    settings: CrystaloopSettings,
+    category: str | None = None,
+    nlaunches: int = 0,
+    sleep_time: int = 5,
+    timeout: int | None = None,
+) -> None:
+    """Pull and run Fireworks of one category until none are left (``rapidfire``).
+
+    Parameters
+    ----------
+    settings
+        Where the LaunchPad and the JobStore are.
+    category
+        Worker category (``gpu``, ``cpu``, ...); ``None`` runs Fireworks of every category.
+    nlaunches
+        Stop after this many launches (0: until no Firework is ready).
+    sleep_time
+        Seconds to wait between polls when ``nlaunches`` is negative (run forever).
+    timeout
+        Stop after this many seconds.
+    """
+    from fireworks.core.fworker import FWorker
+    from fireworks.core.rocket_launcher import rapidfire
+
+    from crystaloop.launchpad.config import get_launchpad
+
+    use_job_store(settings)
+    launchpad = get_launchpad(settings)
+    fworker = FWorker(name=f"crystaloop-{category or 'any'}", category=category or "")
+    rapidfire(
+        launchpad,
+        fworker,
+        nlaunches=nlaunches,
+        sleep_time=sleep_time,
+        timeout=timeout,
+        strm_lvl="ERROR",
+    )
+
+
+def run_fireworks_cli(program: str, argv: Sequence[str], settings: CrystaloopSettings) -> int:
+    """Run FireWorks' ``lpad`` or ``rlaunch`` with crystaloop's LaunchPad file understood.
+
+    ``-l my_launchpad.yaml`` is added when not given, and an embedded ``my_launchpad.yaml`` opens
+    an :class:`~crystaloop.launchpad.embedded.EmbeddedLaunchPad`, so ``crystaloop lpad get_wflows``
+    and ``crystaloop rlaunch -w my_fworker_cpu.yaml rapidfire`` work on both profiles.
+    """
+    from fireworks.core.launchpad import LaunchPad
+
+    from crystaloop.launchpad.config import launchpad_from_file
+
+    argv = list(argv)
+    if "-l" not in argv and "--launchpad_file" not in argv:
+        argv = ["-l", str(settings.launchpad_file), *argv]
+    LaunchPad.from_file = classmethod(lambda cls, f, f_format=None: launchpad_from_file(f))
+    use_job_store(settings)
+    if program == "lpad":
+        from fireworks.scripts.lpad_run import lpad
+
+        return int(lpad(argv) or 0)
+    from fireworks.scripts.rlaunch_run import rlaunch
+
+    return int(rlaunch(argv) or 0)

@@ -1,0 +1,1 @@
+"""The Crysformer surrogate (lands with the Crysformer issue)."""

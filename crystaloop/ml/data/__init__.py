@@ -1,0 +1,1 @@
+"""Structure to tensor graphs, datasets and collate functions."""

@@ -1,0 +1,1 @@
+"""Generative models: per-field corruption, denoisers, diffusion, flow matching, samplers."""

@@ -1,0 +1,8 @@
+"""Pydantic documents that cross job and store boundaries."""
+
+from __future__ import annotations
+
+from crystaloop.schemas.artifact import ArtifactRef
+from crystaloop.schemas.corpus import CorpusEntry, Property, Provenance, SourceRef
+
+__all__ = ["ArtifactRef", "CorpusEntry", "Property", "Provenance", "SourceRef"]

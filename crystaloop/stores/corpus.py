@@ -1,0 +1,295 @@
+"""The corpus: known crystals in a maggma store, with idempotent, deduplicating ingest.
+
+Each record of an input becomes one of
+
+* **stored**: a new :class:`~crystaloop.schemas.CorpusEntry`, written in one document write;
+* **duplicate**: the same crystal as a stored entry (equal fingerprint, then StructureMatcher): the
+  record is linked to that entry as an alias (its id and labels kept) instead of stored again;
+* **unchanged**: its ``(source, source_id)`` is already in the corpus, as an entry or an alias
+  (re-ingesting a file changes nothing);
+* **rejected**: unparsable or invalid, reported with its id and the reason.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from crystaloop.chem.dedup import dedup_matcher, first_match
+from crystaloop.schemas.corpus import CorpusEntry, SourceRef
+from crystaloop.stores.ingest.prepare import Prepared, PrepareOptions, prepare_record
+from crystaloop.stores.ingest.readers import RawRecord
+
+if TYPE_CHECKING:
+    from maggma.core import Store
+    from pymatgen.core import Structure
+
+FLUSH_EVERY = 256
+CACHE_FINGERPRINTS = 4096
+
+
+@dataclass
+class IngestSummary:
+    """Counts of one ingest, and the rejected records with their reasons."""
+
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the summary as the ``--json`` object of ``crystaloop corpus ingest``."""
+        return {
+            "read": self.read,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "errors": list(self.errors),
+        }
+
+    def add(self, other: IngestSummary) -> None:
+        """Add the counts of ``other`` to this summary."""
+        self.read += other.read
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.unchanged += other.unchanged
+        self.rejected += other.rejected
+        self.errors.extend(other.errors)
+
+
+class _FingerprintCache:
+    """Structures of the corpus by fingerprint, loaded from the store on first use (LRU)."""
+
+    def __init__(self, store: Store, capacity: int = CACHE_FINGERPRINTS) -> None:
+        self.store = store
+        self.capacity = capacity
+        self._groups: OrderedDict[str, list[tuple[str, Structure]]] = OrderedDict()
+
+    def group(self, key: str) -> list[tuple[str, Structure]]:
+        from pymatgen.core import Structure
+
+        if key in self._groups:
+            self._groups.move_to_end(key)
+            return self._groups[key]
+        docs = self.store.query({"fingerprint": key}, properties=["material_id", "structure"])
+        group = [(d["material_id"], Structure.from_dict(d["structure"])) for d in docs]
+        self._groups[key] = group
+        if len(self._groups) > self.capacity:
+            self._groups.popitem(last=False)
+        return group
+
+
+class CorpusStore:
+    """The corpus collection and its alias collection.
+
+    Parameters
+    ----------
+    corpus
+        Store of :class:`~crystaloop.schemas.CorpusEntry` documents, keyed by ``material_id``.
+    aliases
+        Store of alias documents (``alias_id`` → ``material_id``), keyed by ``alias_id``.
+    """
+
+    def __init__(self, corpus: Store, aliases: Store) -> None:
+        self.corpus = corpus
+        self.aliases = aliases
+
+    # ----------------------------------------------------------------------------------- ingest
+    def ingest(
+        self,
+        records: Iterable[RawRecord],
+        options: PrepareOptions,
+        *,
+        workers: int = 1,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestSummary:
+        """Validate, deduplicate and store the records of one input.
+
+        Parameters
+        ----------
+        records
+            Raw records of one input (one file, folder or archive).
+        options
+            Source name, file name and validation settings.
+        workers
+            Processes for parsing and validation (1: in this process).
+        progress
+            Called with the number of records handled since the last call.
+
+        Returns
+        -------
+        IngestSummary
+            What happened to each record; rejected ones are listed with their reasons.
+        """
+        summary = IngestSummary()
+        writer = _Writer(self)
+        seen: dict[str, int] = {}
+        for prepared in _prepare_all(records, options, workers):
+            summary.read += 1
+            first = seen.setdefault(prepared.source_id, prepared.index)
+            if first != prepared.index:
+                prepared.entry = None
+                prepared.reason = (
+                    f"duplicate id {prepared.source_id!r} in this input (first at record {first})"
+                )
+            if prepared.entry is None:
+                summary.rejected += 1
+                summary.errors.append(
+                    {
+                        "source_id": prepared.source_id,
+                        "record": prepared.index,
+                        "reason": prepared.reason,
+                    }
+                )
+            else:
+                outcome = writer.add(prepared.entry)
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+            if progress is not None:
+                progress(1)
+        writer.flush()
+        return summary
+
+    # ------------------------------------------------------------------------------- queries
+    def count(self, criteria: dict[str, Any] | None = None) -> int:
+        """Return the number of stored entries matching ``criteria``."""
+        return self.corpus.count(criteria or {})
+
+    def query(
+        self,
+        *,
+        formula: str | None = None,
+        chemsys: str | None = None,
+        elements: list[str] | None = None,
+        limit: int = 0,
+        properties: list[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield entries by reduced formula, exact chemical system, or containing elements."""
+        criteria: dict[str, Any] = {}
+        if formula:
+            from pymatgen.core import Composition
+
+            criteria["formula"] = Composition(formula).reduced_formula
+        if chemsys:
+            criteria["chemsys"] = "-".join(sorted(chemsys.split("-")))
+        if elements:
+            criteria["elements"] = {"$all": sorted(elements)}
+        yield from self.corpus.query(
+            criteria, properties=properties, limit=limit, sort={"material_id": 1}
+        )
+
+    def stats(self) -> dict[str, Any]:
+        """Return counts by number of elements, element, space group and size."""
+        fields = ["nelements", "elements", "spacegroup_number", "nsites", "source"]
+        by_nelements: Counter[int] = Counter()
+        by_element: Counter[str] = Counter()
+        by_spacegroup: Counter[int] = Counter()
+        by_source: Counter[str] = Counter()
+        sizes: list[int] = []
+        for doc in self.corpus.query({}, properties=fields):
+            by_nelements[doc["nelements"]] += 1
+            by_element.update(doc["elements"])
+            by_spacegroup[doc["spacegroup_number"]] += 1
+            by_source[doc["source"]] += 1
+            sizes.append(doc["nsites"])
+        sizes.sort()
+        total = len(sizes)
+        return {
+            "total": total,
+            "aliases": self.aliases.count(),
+            "by_source": dict(by_source.most_common()),
+            "by_nelements": {str(k): v for k, v in sorted(by_nelements.items())},
+            "by_element": dict(by_element.most_common()),
+            "by_spacegroup": {str(k): v for k, v in by_spacegroup.most_common()},
+            "nsites": {
+                "min": sizes[0] if sizes else None,
+                "median": sizes[total // 2] if sizes else None,
+                "max": sizes[-1] if sizes else None,
+            },
+        }
+
+
+def _prepare_all(
+    records: Iterable[RawRecord], options: PrepareOptions, workers: int
+) -> Iterator[Prepared]:
+    work = partial(prepare_record, options=options)
+    if workers <= 1:
+        yield from map(work, records)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap(work, records, chunksize=16)
+
+
+class _Writer:
+    """Buffers new entries and alias links, and writes them in batches."""
+
+    def __init__(self, corpus_store: CorpusStore) -> None:
+        self.corpus = corpus_store.corpus
+        self.aliases = corpus_store.aliases
+        self.cache = _FingerprintCache(self.corpus)
+        self.matcher = dedup_matcher()
+        self.new: dict[str, dict[str, Any]] = {}
+        self.links: list[tuple[str, CorpusEntry]] = []
+
+    def _known(self, material_id: str) -> bool:
+        if material_id in self.new or any(a.material_id == material_id for _, a in self.links):
+            return True
+        if self.corpus.query_one({"material_id": material_id}, properties=["material_id"]):
+            return True
+        alias = self.aliases.query_one({"alias_id": material_id}, properties=["alias_id"])
+        return alias is not None
+
+    def add(self, entry: CorpusEntry) -> str:
+        """Queue ``entry``; return ``"stored"``, ``"duplicates"`` or ``"unchanged"``."""
+        from pymatgen.core import Structure
+
+        if self._known(entry.material_id):
+            return "unchanged"
+        structure = Structure.from_dict(entry.structure)
+        group = self.cache.group(entry.fingerprint)
+        target = first_match(structure, group, self.matcher)
+        if target is not None:
+            self.links.append((target, entry))
+            if len(self.links) >= FLUSH_EVERY:
+                self.flush()
+            return "duplicates"
+        self.new[entry.material_id] = entry.model_dump(mode="json")
+        group.append((entry.material_id, structure))
+        if len(self.new) >= FLUSH_EVERY:
+            self.flush()
+        return "stored"
+
+    def flush(self) -> None:
+        """Write queued entries, then alias links (each entry is one atomic document write)."""
+        if self.new:
+            self.corpus.update(list(self.new.values()), key="material_id")
+            self.new.clear()
+        if not self.links:
+            return
+        coll = self.corpus._collection
+        alias_docs = []
+        for target, entry in self.links:
+            ref = SourceRef(
+                source=entry.source, source_id=entry.source_id, properties=entry.properties
+            )
+            coll.update_one(
+                {"material_id": target}, {"$addToSet": {"aliases": ref.model_dump(mode="json")}}
+            )
+            alias_docs.append(
+                {
+                    "alias_id": entry.material_id,
+                    "material_id": target,
+                    "source": entry.source,
+                    "source_id": entry.source_id,
+                    "file": entry.provenance.file,
+                }
+            )
+        self.aliases.update(alias_docs, key="alias_id")
+        self.links.clear()

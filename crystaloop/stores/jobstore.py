@@ -1,0 +1,42 @@
+"""The jobflow ``JobStore`` of a profile: a docs store plus a ``data`` store for large outputs.
+
+Workers find it through ``JOBFLOW_CONFIG_FILE`` (a YAML file with a top-level ``JOB_STORE``),
+written by ``crystaloop init``. The store is never passed to ``flow_to_workflow``: that would copy
+it, credentials included, into every Firework spec.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crystaloop.settings import CrystaloopSettings
+
+if TYPE_CHECKING:
+    from jobflow import JobStore
+
+DOCS_COLLECTION = "outputs"
+DATA_COLLECTION = "outputs_blobs"
+
+
+def job_store(settings: CrystaloopSettings) -> JobStore:
+    """Return the (unconnected) JobStore of the configured profile."""
+    from jobflow import JobStore
+
+    if settings.backend == "embedded":
+        from crystaloop.stores.embedded_store import EmbeddedStore
+
+        path = str(settings.embedded_dir)
+        docs = EmbeddedStore(path, settings.database, DOCS_COLLECTION)
+        data = EmbeddedStore(path, settings.database, DATA_COLLECTION, key="blob_uuid")
+    else:
+        from crystaloop.stores.mongo import SafeGridFSStore, SafeMongoStore
+
+        uri = settings.require_mongo_uri()
+        docs = SafeMongoStore(settings.database, DOCS_COLLECTION, uri=uri)
+        data = SafeGridFSStore(settings.database, DATA_COLLECTION, uri=uri)
+    return JobStore(docs, additional_stores={"data": data})
+
+
+def jobflow_config(settings: CrystaloopSettings) -> dict[str, Any]:
+    """Return the contents of the jobflow config file (``JOB_STORE`` as a monty dict)."""
+    return {"JOB_STORE": job_store(settings).as_dict()}
