@@ -1,0 +1,206 @@
+"""Building blocks of Crysformer: radial basis, scatter softmax, equivariant norm and attention.
+
+The attention layer follows Liao & Smidt's equivariant graph attention (Equiformer) as the seed
+describes it: source and target node features are combined by linear layers into a message; its
+type-0 part, modulated by the radial embedding, goes through LeakyReLU and a dot product with a
+trainable vector per head, and a softmax over each atom's neighbours gives the attention weights
+α_ij; the whole message goes through an equivariant gate and a tensor product with the spherical
+harmonics of r_ij, with weights computed from the radial embedding, giving the values υ_ij; the
+atom receives Σ_j α_ij υ_ij, then a linear layer, dropout, the residual and a normalisation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from e3nn import nn as e3nn_nn
+from e3nn import o3
+from torch import nn
+
+
+class GaussianRBF(nn.Module):
+    """Gaussian radial basis on ``[0, cutoff]`` with a smooth cosine envelope."""
+
+    def __init__(self, num: int, cutoff: float) -> None:
+        super().__init__()
+        self.cutoff = cutoff
+        self.register_buffer("centers", torch.linspace(0.0, cutoff, num))
+        self.width = cutoff / num
+
+    def forward(self, distance: torch.Tensor) -> torch.Tensor:
+        """Return ``(E, num)`` basis values of ``(E,)`` distances."""
+        x = (distance[:, None] - self.centers[None, :]) / self.width
+        envelope = 0.5 * (torch.cos(math.pi * (distance / self.cutoff).clamp(max=1.0)) + 1.0)
+        return torch.exp(-0.5 * x * x) * envelope[:, None]
+
+
+def scatter_softmax(logits: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """Softmax of ``(E, H)`` logits over the edges that share a target ``index``."""
+    heads = logits.shape[1]
+    expanded = index[:, None].expand(-1, heads)
+    maxima = torch.full((num_nodes, heads), -torch.inf, dtype=logits.dtype, device=logits.device)
+    maxima = maxima.scatter_reduce(0, expanded, logits, reduce="amax", include_self=True)
+    weights = torch.exp(logits - maxima[index])
+    sums = torch.zeros((num_nodes, heads), dtype=logits.dtype, device=logits.device)
+    sums = sums.index_add(0, index, weights)
+    return weights / sums[index].clamp(min=1e-12)
+
+
+class EquivariantLayerNorm(nn.Module):
+    """Layer norm for irreps: standard on scalars, RMS of the norms for each ``l > 0`` block."""
+
+    def __init__(self, irreps: o3.Irreps, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.irreps = o3.Irreps(irreps)
+        self.eps = eps
+        num_scalars = sum(mul for mul, ir in self.irreps if ir.l == 0)
+        self.scalar_weight = nn.Parameter(torch.ones(num_scalars))
+        self.scalar_bias = nn.Parameter(torch.zeros(num_scalars))
+        self.vector_weight = nn.Parameter(torch.ones(sum(m for m, ir in self.irreps if ir.l > 0)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``(N, irreps.dim)`` features."""
+        out = []
+        start = 0
+        scalar_at = 0
+        vector_at = 0
+        for mul, ir in self.irreps:
+            block = x[:, start : start + mul * ir.dim]
+            start += mul * ir.dim
+            if ir.l == 0:
+                mean = block.mean(dim=1, keepdim=True)
+                var = block.var(dim=1, unbiased=False, keepdim=True)
+                block = (block - mean) / torch.sqrt(var + self.eps)
+                w = self.scalar_weight[scalar_at : scalar_at + mul]
+                b = self.scalar_bias[scalar_at : scalar_at + mul]
+                out.append(block * w + b)
+                scalar_at += mul
+            else:
+                vec = block.reshape(-1, mul, ir.dim)
+                rms = torch.sqrt(vec.pow(2).sum(-1).mean(-1, keepdim=True) + self.eps)
+                w = self.vector_weight[vector_at : vector_at + mul]
+                out.append((vec / rms[:, :, None] * w[None, :, None]).reshape(-1, mul * ir.dim))
+                vector_at += mul
+        return torch.cat(out, dim=1)
+
+
+def scale_by_head(
+    values: torch.Tensor, alpha: torch.Tensor, irreps: o3.Irreps, heads: int
+) -> torch.Tensor:
+    """Multiply each head's channels of ``values`` (E, irreps.dim) by ``alpha`` (E, heads)."""
+    out = []
+    start = 0
+    for mul, ir in irreps:
+        block = values[:, start : start + mul * ir.dim].reshape(-1, heads, mul // heads, ir.dim)
+        out.append((block * alpha[:, :, None, None]).reshape(-1, mul * ir.dim))
+        start += mul * ir.dim
+    return torch.cat(out, dim=1)
+
+
+def _gate(irreps: o3.Irreps) -> e3nn_nn.Gate:
+    scalars = o3.Irreps([(mul, ir) for mul, ir in irreps if ir.l == 0])
+    gated = o3.Irreps([(mul, ir) for mul, ir in irreps if ir.l > 0])
+    gates = o3.Irreps(f"{gated.num_irreps}x0e")
+    return e3nn_nn.Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
+
+
+class EquivariantGraphAttention(nn.Module):
+    """One equivariant graph attention layer (see the module docstring).
+
+    Parameters
+    ----------
+    irreps
+        Node feature irreps (input and output).
+    irreps_sh
+        Spherical harmonics irreps of the edge directions.
+    num_rbf
+        Size of the radial embedding.
+    radial_hidden
+        Hidden width of the radial MLPs.
+    heads
+        Attention heads.
+    dropout
+        Equivariant dropout on the layer output.
+    """
+
+    def __init__(
+        self,
+        irreps: str | o3.Irreps,
+        irreps_sh: str | o3.Irreps,
+        num_rbf: int,
+        radial_hidden: int,
+        heads: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.irreps = o3.Irreps(irreps).simplify()
+        self.irreps_sh = o3.Irreps(irreps_sh)
+        self.heads = heads
+        self.num_scalars = sum(mul for mul, ir in self.irreps if ir.l == 0)
+        self.lin_src = o3.Linear(self.irreps, self.irreps)
+        self.lin_dst = o3.Linear(self.irreps, self.irreps, biases=True)
+
+        # attention weights from the type-0 part of the message
+        self.radial_attention = nn.Sequential(
+            nn.Linear(num_rbf, radial_hidden), nn.SiLU(), nn.Linear(radial_hidden, self.num_scalars)
+        )
+        self.attention_vector = nn.Parameter(
+            torch.randn(heads, self.num_scalars // heads) / math.sqrt(self.num_scalars // heads)
+        )
+
+        # values: gate, then tensor product with the spherical harmonics
+        self.gate = _gate(self.irreps)
+        self.lin_pre_gate = o3.Linear(self.irreps, self.gate.irreps_in)
+        irreps_gated = self.gate.irreps_out
+        instructions = []
+        irreps_mid = []
+        for i, (mul, ir_in) in enumerate(irreps_gated):
+            for j, (_, ir_sh) in enumerate(self.irreps_sh):
+                for ir_out in ir_in * ir_sh:
+                    if ir_out in [ir for _, ir in self.irreps]:
+                        instructions.append((i, j, len(irreps_mid), "uvu", True))
+                        irreps_mid.append((mul, ir_out))
+        self.tp = o3.TensorProduct(
+            irreps_gated,
+            self.irreps_sh,
+            o3.Irreps(irreps_mid),
+            instructions,
+            shared_weights=False,
+            internal_weights=False,
+        )
+        self.radial_values = nn.Sequential(
+            nn.Linear(num_rbf, radial_hidden),
+            nn.SiLU(),
+            nn.Linear(radial_hidden, self.tp.weight_numel),
+        )
+        self.lin_values = o3.Linear(self.tp.irreps_out, self.irreps)
+        self.lin_out = o3.Linear(self.irreps, self.irreps)
+        self.dropout = e3nn_nn.Dropout(self.irreps, dropout)
+        self.norm = EquivariantLayerNorm(self.irreps)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        edge_index: torch.Tensor,
+        edge_sh: torch.Tensor,
+        edge_rbf: torch.Tensor,
+    ) -> torch.Tensor:
+        """Update ``(N, irreps.dim)`` node features from their neighbours."""
+        src, dst = edge_index[0], edge_index[1]
+        message = self.lin_src(x)[src] + self.lin_dst(x)[dst]
+
+        scalars = message[:, : self.num_scalars] * self.radial_attention(edge_rbf)
+        scalars = torch.nn.functional.leaky_relu(scalars, 0.2)
+        logits = (
+            scalars.reshape(-1, self.heads, self.num_scalars // self.heads) * self.attention_vector
+        ).sum(-1)
+        alpha = scatter_softmax(logits, dst, x.shape[0])
+
+        gated = self.gate(self.lin_pre_gate(message))
+        values = self.tp(gated, edge_sh, self.radial_values(edge_rbf))
+        values = self.lin_values(values)
+        values = scale_by_head(values, alpha, self.irreps, self.heads)
+
+        aggregated = torch.zeros_like(x).index_add(0, dst, values)
+        return self.norm(x + self.dropout(self.lin_out(aggregated)))
