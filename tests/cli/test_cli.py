@@ -148,7 +148,7 @@ def test_lpad_and_rlaunch_passthrough_on_the_embedded_launchpad(runner, home, tm
 
     def crystaloop(*args):
         out = subprocess.run(
-            [sys.executable, "-m", "crystaloop.cli", *args],
+            [sys.executable, "-m", "crystaloop", *args],
             capture_output=True,
             text=True,
             env=dict(os.environ),

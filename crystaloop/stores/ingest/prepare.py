@@ -38,7 +38,8 @@ class Prepared:
     reason: str | None = None
 
 
-def _structure_from(record: RawRecord) -> Any:
+def structure_from(record: RawRecord) -> Any:
+    """Return the pymatgen Structure of a raw record (raises on malformed input)."""
     from pymatgen.core import Structure
 
     if record.kind == "cif":
@@ -63,6 +64,21 @@ def _short(err: BaseException) -> str:
     return f"{type(err).__name__}: {first}"[:300] if first else type(err).__name__
 
 
+def parse_and_validate(record: RawRecord, max_sites: int) -> tuple[Any, str | None]:
+    """Return ``(structure, None)`` for a valid record, ``(None, reason)`` otherwise."""
+    if record.kind == "error":
+        return None, str(record.payload)
+    try:
+        structure = structure_from(record)
+    except Exception as err:  # pymatgen raises many types on malformed input
+        message = _short(err)
+        if "is not a valid Element" in message or "unknown element" in message.lower():
+            return None, f"unknown element ({message})"
+        return None, f"cannot parse structure ({message})"
+    problem = structure_problem(structure, max_sites=max_sites)
+    return (None, problem) if problem is not None else (structure, None)
+
+
 def prepare_record(record: RawRecord, options: PrepareOptions) -> Prepared:
     """Parse, validate and describe one record.
 
@@ -70,20 +86,8 @@ def prepare_record(record: RawRecord, options: PrepareOptions) -> Prepared:
     """
     source_id = record.source_id if record.source_id is not None else str(record.index)
     out = Prepared(index=record.index, source_id=source_id)
-    if record.kind == "error":
-        out.reason = str(record.payload)
-        return out
-    try:
-        structure = _structure_from(record)
-    except Exception as err:  # pymatgen raises many types on malformed input
-        message = _short(err)
-        out.reason = f"cannot parse structure ({message})"
-        if "is not a valid Element" in message or "unknown element" in message.lower():
-            out.reason = f"unknown element ({message})"
-        return out
-    problem = structure_problem(structure, max_sites=options.max_sites)
-    if problem is not None:
-        out.reason = problem
+    structure, out.reason = parse_and_validate(record, options.max_sites)
+    if structure is None:
         return out
     try:
         sym = symmetry_info(structure, symprec=options.symprec)

@@ -1,0 +1,34 @@
+"""Helpers shared by the sub-commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+
+def load_settings_or_fail(**overrides: Any) -> Any:
+    """Return the settings, or exit with a one-line error when they are invalid."""
+    from crystaloop.settings import load_settings
+
+    try:
+        return load_settings(**overrides)
+    except Exception as err:  # pydantic ValidationError: a bad settings file or variable
+        raise click.ClickException(f"invalid settings: {err}".splitlines()[0]) from err
+
+
+def open_corpus(settings: Any) -> Any:
+    """Return the corpus store, or exit with a one-line error when it cannot be opened."""
+    from crystaloop.stores.corpus import CorpusStore
+    from crystaloop.stores.factory import open_store
+
+    try:
+        return CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
+    except ConnectionError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON."""
+    click.echo(json.dumps(data, indent=2, default=str))

@@ -1,0 +1,128 @@
+"""Set-up and running: ``init``, ``run``, ``worker`` and FireWorks' ``lpad`` / ``rlaunch``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from crystaloop.cli import main
+from crystaloop.cli.common import load_settings_or_fail, open_corpus
+from crystaloop.cli.corpus import ingest_paths, print_stats
+
+
+# ------------------------------------------------------------------------------------- init
+@main.command()
+@click.option("--mongo", "mongo_uri", metavar="URI", help="Use this MongoDB server (production).")
+@click.option("--database", default=None, help="Database name for the stores.")
+@click.option("--oracle", type=click.Choice(["chgnet", "vasp"]), default=None, help="Oracle.")
+@click.option("--device", default=None, help="Torch device for training and inference.")
+def init(
+    mongo_uri: str | None, database: str | None, oracle: str | None, device: str | None
+) -> None:
+    """Write a working configuration under CRYSTALOOP_HOME.
+
+    Writes settings.yaml, my_launchpad.yaml, my_fworker_<category>.yaml for each worker
+    category and jobflow.yaml (JOB_STORE), so that workers started with
+    JOBFLOW_CONFIG_FILE=<home>/jobflow.yaml rlaunch -l <home>/my_launchpad.yaml
+    -w <home>/my_fworker_cpu.yaml find everything. Without --mongo the embedded profile is used.
+    """
+    from crystaloop.launchpad.config import initialize_launchpad, write_configuration
+
+    overrides: dict[str, Any] = {}
+    if mongo_uri:
+        overrides.update(backend="mongodb", mongo_uri=mongo_uri)
+    for key, value in (("database", database), ("oracle", oracle), ("device", device)):
+        if value is not None:
+            overrides[key] = value
+    settings = load_settings_or_fail(**overrides)
+    for path in write_configuration(settings):
+        click.echo(f"wrote {path}")
+    click.echo(f"profile: {settings.backend}")
+    try:
+        if initialize_launchpad(settings):
+            click.echo("initialised the LaunchPad database")
+    except ConnectionError as err:
+        click.echo(f"warning: configuration written, but {err}", err=True)
+
+
+# -------------------------------------------------------------------------------------- run
+@main.command()
+@click.option(
+    "--workers",
+    default=min(2, os.cpu_count() or 1),
+    show_default=True,
+    help="Processes for parsing and validation.",
+)
+def run(workers: int) -> None:
+    """Run the main job on the configured profile.
+
+    Today: configure CRYSTALOOP_HOME if needed, ingest the bundled sample corpus when the
+    corpus is empty, and print its statistics. The active-learning campaign will run here.
+    """
+    from crystaloop.launchpad.config import initialize_launchpad, write_configuration
+    from crystaloop.stores.ingest.sample import sample_corpus_files
+
+    settings = load_settings_or_fail()
+    if not settings.settings_file.exists():
+        write_configuration(settings)
+        click.echo(f"configured {settings.home} ({settings.backend} profile)")
+    try:
+        initialize_launchpad(settings)
+    except ConnectionError as err:
+        raise click.ClickException(str(err)) from err
+    store = open_corpus(settings)
+    if store.count() == 0:
+        click.echo("corpus is empty: ingesting the bundled sample corpus")
+        summary: dict[str, Any] = {}
+        for source, path in sample_corpus_files().items():
+            result = ingest_paths(settings, [path], source, workers)
+            summary[source] = result
+            click.echo(
+                f"  {source}: read {result['read']}, stored {result['stored']}, "
+                f"duplicates {result['duplicates']}, rejected {result['rejected']}"
+            )
+    print_stats(store.stats())
+
+
+# ---------------------------------------------------------------------------------- workers
+@main.command()
+@click.option("--category", help="Worker category (gpu, cpu, ...); default: every category.")
+@click.option(
+    "--nlaunches",
+    default=0,
+    show_default=True,
+    help="Stop after this many launches (0: when nothing is ready; -1: never).",
+)
+@click.option("--timeout", type=int, help="Stop after this many seconds.")
+def worker(category: str | None, nlaunches: int, timeout: int | None) -> None:
+    """Pull and run Fireworks from the configured LaunchPad (rapidfire)."""
+    from crystaloop.launchpad.worker import run_worker
+
+    try:
+        run_worker(load_settings_or_fail(), category=category, nlaunches=nlaunches, timeout=timeout)
+    except ConnectionError as err:
+        raise click.ClickException(str(err)) from err
+
+
+_PASSTHROUGH = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
+
+
+@main.command(context_settings=_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def lpad(args: tuple[str, ...]) -> None:
+    """FireWorks' lpad on the configured LaunchPad (either profile); try 'lpad -h'."""
+    from crystaloop.launchpad.worker import run_fireworks_cli
+
+    sys.exit(run_fireworks_cli("lpad", args, load_settings_or_fail()))
+
+
+@main.command(context_settings=_PASSTHROUGH)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def rlaunch(args: tuple[str, ...]) -> None:
+    """FireWorks' rlaunch on the configured LaunchPad (either profile); try 'rlaunch -h'."""
+    from crystaloop.launchpad.worker import run_fireworks_cli
+
+    sys.exit(run_fireworks_cli("rlaunch", args, load_settings_or_fail()))

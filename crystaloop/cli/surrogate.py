@@ -1,0 +1,310 @@
+"""``crystaloop train surrogate`` and ``crystaloop predict``: the Crysformer surrogate."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crystaloop.cli import main
+from crystaloop.cli.common import echo_json, load_settings_or_fail
+
+MAX_LISTED = 5
+
+
+def _fail_on(errors: list[dict[str, Any]], what: str) -> None:
+    if not errors:
+        return
+    listed = "; ".join(f"record {e['source_id']!r}: {e['reason']}" for e in errors[:MAX_LISTED])
+    more = f" (and {len(errors) - MAX_LISTED} more)" if len(errors) > MAX_LISTED else ""
+    raise click.ClickException(f"{len(errors)} invalid record(s) in {what}: {listed}{more}")
+
+
+def read_labelled(path: Path, settings: Any) -> tuple[list[tuple[str, Any, dict]], list[dict]]:
+    """Read every record of ``path``: ``(id, structure, labels)`` items and rejected records."""
+    from crystaloop.stores.ingest import InputError, read_records
+    from crystaloop.stores.ingest.prepare import parse_and_validate
+
+    try:
+        _, records = read_records(path, max_bytes=settings.max_file_mb * 2**20)
+        items, errors, seen = [], [], set()
+        for record in records:
+            sid = record.source_id if record.source_id is not None else str(record.index)
+            structure, reason = parse_and_validate(record, settings.max_sites)
+            if structure is not None and sid in seen:
+                structure, reason = None, f"duplicate id {sid!r} in this input"
+            seen.add(sid)
+            if structure is None:
+                errors.append({"source_id": sid, "record": record.index, "reason": reason})
+            else:
+                items.append((sid, structure, record.properties))
+    except InputError as err:
+        raise click.ClickException(str(err)) from err
+    if not items and not errors:
+        raise click.ClickException(f"{path}: no records")
+    return items, errors
+
+
+def resolve_model_dir(name_or_dir: str) -> Path:
+    """Return the directory of a shipped model name or of a model directory."""
+    from crystaloop.ml.shipped import shipped_model_dir, shipped_model_names
+
+    path = Path(name_or_dir).expanduser()
+    if (path / "model.json").exists():
+        return path
+    shipped = shipped_model_dir(name_or_dir)
+    if shipped is not None:
+        return shipped
+    names = ", ".join(shipped_model_names()) or "none"
+    raise click.ClickException(
+        f"unknown model {name_or_dir!r}: not a directory with model.json, and not a shipped "
+        f"model ({names})"
+    )
+
+
+@main.group()
+def train() -> None:
+    """Train models: the Crysformer surrogate."""
+
+
+@train.command("surrogate")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Labelled structures, in any format 'corpus ingest' reads.",
+)
+@click.option(
+    "--target", "targets", required=True, help="Comma-separated label names, e.g. heat_ref,dir_gap."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Model directory to write (model.pt, model.json, split.json).",
+)
+@click.option("--members", default=3, show_default=True, help="Deep-ensemble size K.")
+@click.option("--epochs", default=100, show_default=True)
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--lr", default=2e-3, show_default=True)
+@click.option("--patience", default=20, show_default=True, help="Early-stopping patience.")
+@click.option("--seed", default=0, show_default=True, help="Seeds the split and the training.")
+@click.option("--val-fraction", default=0.1, show_default=True)
+@click.option("--test-fraction", default=0.1, show_default=True)
+@click.option("--lmax", default=1, show_default=True, type=click.IntRange(1, 2))
+@click.option("--layers", default=3, show_default=True)
+@click.option(
+    "--channels",
+    default="64,16,8",
+    show_default=True,
+    help="Multiplicities of the 0e,1o,2e features.",
+)
+@click.option("--k", "k_neighbors", default=12, show_default=True, help="Neighbours per atom.")
+@click.option("--device", default=None, help="Torch device (default: settings).")
+@click.option("--workers", default=1, show_default=True, help="Processes for graph building.")
+@click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
+def train_surrogate(
+    data_path: Path,
+    targets: str,
+    out_dir: Path,
+    members: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    patience: int,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    lmax: int,
+    layers: int,
+    channels: str,
+    k_neighbors: int,
+    device: str | None,
+    workers: int,
+    as_json: bool,
+) -> None:
+    """Train a Crysformer deep ensemble, calibrate σ and report held-out accuracy.
+
+    The data are split with a fixed seed into train / validation / test; the ensemble trains on
+    the first, early-stops and calibrates its σ on the second and is scored on the third. The
+    split's ids are written to OUT/split.json.
+    """
+    import numpy as np
+
+    from crystaloop.ml.checkpoint import save_ensemble
+    from crystaloop.ml.crysformer.config import CrysformerConfig
+    from crystaloop.ml.crysformer.ensemble import train_ensemble
+    from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
+    from crystaloop.ml.data.split import split_indices
+    from crystaloop.ml.training import TrainOptions
+
+    settings = load_settings_or_fail()
+    names = [t.strip() for t in targets.split(",") if t.strip()]
+    items, errors = read_labelled(data_path, settings)
+    _fail_on(errors, str(data_path))
+    available = sorted({k for _, _, labels in items for k in labels})
+    missing = [n for n in names if n not in available]
+    if missing:
+        raise click.ClickException(
+            f"target(s) {', '.join(missing)} not found in {data_path} "
+            f"(labels present: {', '.join(available) or 'none'})"
+        )
+    mult = [int(c) for c in channels.split(",")]
+    config = CrysformerConfig(
+        targets=names,
+        k=k_neighbors,
+        lmax=lmax,
+        num_layers=layers,
+        scalar_channels=mult[0],
+        vector_channels=mult[1],
+        tensor_channels=mult[2] if len(mult) > 2 else 8,
+    )
+    labelled = [
+        (sid, s, np.array([labels.get(n, np.nan) for n in names], dtype=np.float32))
+        for sid, s, labels in items
+    ]
+    data = InMemoryGraphs(list(build_samples(labelled, config.k, config.cutoff, workers)), names)
+    train_idx, val_idx, test_idx = split_indices(len(data), val_fraction, test_fraction, seed)
+    options = TrainOptions(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        seed=seed,
+        device=device or settings.device,
+    )
+
+    def progress(member: int, entry: dict[str, Any]) -> None:
+        maes = " ".join(f"{n}={v['mae']:.4f}" for n, v in entry["val"].items())
+        click.echo(
+            f"member {member} epoch {entry['epoch']:>3} loss {entry['train_loss']:.4f} "
+            f"val MAE {maes}",
+            err=True,
+        )
+
+    ensemble = train_ensemble(
+        config, data.subset(train_idx), data.subset(val_idx), members, options, progress=progress
+    )
+    if len(test_idx):
+        ensemble.metrics["test"] = ensemble.evaluate(data.subset(test_idx), device=options.device)
+    ensemble.metrics["data"] = {
+        "path": str(data_path),
+        "n": len(data),
+        "train": len(train_idx),
+        "val": len(val_idx),
+        "test": len(test_idx),
+        "seed": seed,
+    }
+    card = save_ensemble(ensemble.to("cpu"), out_dir)
+    split = {
+        key: [data.samples[i].sample_id for i in idx]
+        for key, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))
+    }
+    (Path(out_dir) / "split.json").write_text(json.dumps(split))
+    if as_json:
+        echo_json(card)
+        return
+    click.echo(f"wrote {out_dir} (sha256 {card['sha256'][:12]}…)")
+    for name, m in ensemble.metrics.get("test", {}).items():
+        click.echo(
+            f"test {name}: MAE {m['mae']:.4f}  RMSE {m['rmse']:.4f}  "
+            f"miscalibration {m['miscalibration_area']:.3f}  "
+            f"Spearman {m['spearman_abs_error_std']:.2f}  (n={m['n']})"
+        )
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--model", "model_name", required=True, help="Shipped model name or directory.")
+@click.option(
+    "--out", "out_file", required=True, type=click.Path(path_type=Path), help="CSV to write."
+)
+@click.option("--device", default=None, help="Torch device (default: settings).")
+@click.option("--batch-size", default=256, show_default=True)
+@click.option(
+    "--mc-samples",
+    default=0,
+    show_default=True,
+    help="MC-dropout samples per member (0: deterministic members).",
+)
+@click.option("--skip-invalid", is_flag=True, help="Skip invalid records instead of failing.")
+def predict(
+    path: Path,
+    model_name: str,
+    out_file: Path,
+    device: str | None,
+    batch_size: int,
+    mc_samples: int,
+    skip_invalid: bool,
+) -> None:
+    """Predict every structure of PATH with mean and σ per target.
+
+    PATH is any format 'corpus ingest' reads. The CSV has the record id (material_id when the
+    input has one), then <target>_mean, <target>_std and <target>_confidence per target
+    (confidence: probability that the error is below the model's tolerance).
+    """
+    import numpy as np
+    from tqdm import tqdm
+
+    from crystaloop.ml.checkpoint import CheckpointError, load_ensemble
+    from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
+
+    settings = load_settings_or_fail()
+    device = device or settings.device
+    model_dir = resolve_model_dir(model_name)
+    try:
+        ensemble = load_ensemble(model_dir, device=device)
+    except CheckpointError as err:
+        raise click.ClickException(str(err)) from err
+    items, errors = read_labelled(path, settings)
+    from pymatgen.core import Element
+
+    for sid, structure, _ in list(items):
+        unseen = ensemble.unseen_elements([site.specie.Z for site in structure])
+        if unseen:
+            symbols = ", ".join(Element.from_Z(z).symbol for z in unseen)
+            errors.append(
+                {
+                    "source_id": sid,
+                    "record": None,
+                    "reason": f"element(s) {symbols} never seen by model {model_name}",
+                }
+            )
+    if errors and not skip_invalid:
+        _fail_on(errors, str(path))
+    bad = {e["source_id"] for e in errors}
+    for error in errors:
+        click.echo(f"skipped {error['source_id']}: {error['reason']}", err=True)
+    items = [item for item in items if item[0] not in bad]
+    if not items:
+        raise click.ClickException(f"{path}: no valid record to predict")
+    config = ensemble.config
+    n_t = len(config.targets)
+    samples = build_samples(
+        ((sid, s, np.full(n_t, np.nan, np.float32)) for sid, s, _ in items), config.k, config.cutoff
+    )
+    graphs = InMemoryGraphs(
+        list(tqdm(samples, total=len(items), desc="graphs", file=sys.stderr, disable=None)),
+        config.targets,
+    )
+    result = ensemble.predict(graphs, batch_size=batch_size, device=device, mc_samples=mc_samples)
+    conf = ensemble.confidence(result.std)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(out_file, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        header = ["material_id"]
+        for name in config.targets:
+            header += [f"{name}_mean", f"{name}_std", f"{name}_confidence"]
+        writer.writerow(header)
+        for i, sid in enumerate(result.ids):
+            row: list[Any] = [sid]
+            for j in range(n_t):
+                row += [f"{result.mean[i, j]:.6g}", f"{result.std[i, j]:.6g}", f"{conf[i, j]:.4f}"]
+            writer.writerow(row)
+    click.echo(f"wrote {len(result.ids)} predictions to {out_file}")

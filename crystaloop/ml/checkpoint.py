@@ -1,0 +1,127 @@
+"""Checkpoints: weights + configuration + normalisation + calibration, addressed by sha256.
+
+A model directory holds ``model.pt`` (``torch.save`` of plain containers and tensors, loaded with
+``torch.load(weights_only=True)``, never unpickled) and ``model.json`` (kind, targets,
+configuration, metrics and the sha256 of ``model.pt``, checked on every load).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from crystaloop import __version__
+from crystaloop.ml.crysformer.config import CrysformerConfig
+from crystaloop.ml.crysformer.ensemble import CrysformerEnsemble
+from crystaloop.ml.crysformer.model import Crysformer
+
+FORMAT = "crystaloop.crysformer/1"
+WEIGHTS = "model.pt"
+CARD = "model.json"
+MAX_CHECKPOINT_BYTES = 512 * 2**20
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, corrupt, tampered with or of an unknown format."""
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Return the hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _json_safe(data: Any) -> Any:
+    return json.loads(json.dumps(data, default=float, allow_nan=True))
+
+
+def save_ensemble(
+    ensemble: CrysformerEnsemble, directory: str | os.PathLike[str], name: str | None = None
+) -> dict[str, Any]:
+    """Write ``model.pt`` and ``model.json`` into ``directory``; return the card."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "config": ensemble.config.to_dict(),
+        "members": [
+            {k: v.detach().cpu() for k, v in m.state_dict().items()} for m in ensemble.members
+        ],
+        "scale": torch.as_tensor(np.asarray(ensemble.scale), dtype=torch.float64),
+        "tolerance": float(ensemble.tolerance),
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    with tempfile.NamedTemporaryFile(dir=out, delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, out / WEIGHTS)
+    card = {
+        "name": name or out.name,
+        "kind": "crysformer",
+        "format": FORMAT,
+        "targets": list(ensemble.config.targets),
+        "members": len(ensemble.members),
+        "config": ensemble.config.to_dict(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "metrics": _json_safe(ensemble.metrics),
+        "created": datetime.now(UTC).isoformat(),
+        "crystaloop_version": __version__,
+    }
+    (out / CARD).write_text(json.dumps(card, indent=2))
+    return card
+
+
+def read_card(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return ``model.json`` of a model directory."""
+    path = Path(directory) / CARD
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise CheckpointError(f"{directory}: no {CARD} (not a crystaloop model)") from err
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: not valid JSON") from err
+
+
+def load_ensemble(directory: str | os.PathLike[str], device: str = "cpu") -> CrysformerEnsemble:
+    """Load a model directory, checking the weights' sha256 against its card."""
+    card = read_card(directory)
+    weights = Path(directory) / WEIGHTS
+    if not weights.exists():
+        raise CheckpointError(f"{directory}: {WEIGHTS} is missing")
+    if weights.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{weights}: larger than {MAX_CHECKPOINT_BYTES} bytes")
+    digest = sha256_file(weights)
+    if digest != card.get("sha256"):
+        raise CheckpointError(f"{weights}: sha256 {digest} does not match its card")
+    try:
+        payload = torch.load(weights, map_location=device, weights_only=True)
+    except Exception as err:  # corrupt file or disallowed type
+        raise CheckpointError(f"{weights}: cannot load ({type(err).__name__})") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{weights}: unknown checkpoint format")
+    config = CrysformerConfig.from_dict(payload["config"])
+    members = []
+    for state in payload["members"]:
+        model = Crysformer(config)
+        model.load_state_dict(state)
+        members.append(model.to(device).eval())
+    return CrysformerEnsemble(
+        members,
+        scale=payload["scale"].cpu().numpy(),
+        tolerance=float(payload["tolerance"]),
+        metrics=card.get("metrics", {}),
+    )

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import perovskite
+
+from crystaloop.ml.crysformer.config import CrysformerConfig
+from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
+
+
+def small_config(targets=("x", "y")) -> CrysformerConfig:
+    return CrysformerConfig(targets=list(targets), scalar_channels=16, vector_channels=4,
+                            num_layers=2, heads=2, readout_hidden=16, num_rbf=16)
+
+
+@pytest.fixture(scope="session")
+def toy_data() -> InMemoryGraphs:
+    """Cubic perovskites whose labels depend smoothly on the lattice constant (y partly missing)."""
+    items = []
+    for i in range(48):
+        a = 3.6 + 0.02 * i
+        y = np.nan if i % 4 == 0 else 2.0 - 0.5 * a
+        items.append((f"p{i}", perovskite(a), np.array([0.5 * a, y], dtype=np.float32)))
+    return InMemoryGraphs(list(build_samples(items, k=12, cutoff=8.0)), ["x", "y"])
