@@ -149,6 +149,8 @@ LAUNCHPAD = textwrap.dedent(
     from fireworks.core.rocket_launcher import rapidfire
     from fireworks.user_objects.firetasks.script_task import PyTask
     path, n = sys.argv[1], int(sys.argv[2])
+    import os
+    os.chdir(path)  # FireWorks writes a launcher_* folder per Firework into the cwd
     lpm.MongoClient = lambda *a, **k: client(path)
     lpm.GRIDFS_FALLBACK_COLLECTION = None
     lp = LaunchPad(name="fw", strm_lvl="ERROR")

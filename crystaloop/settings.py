@@ -114,6 +114,11 @@ class CrystaloopSettings(BaseSettings):
         return self.home / "artifacts"
 
     @property
+    def launches_dir(self) -> Path:
+        """Folder where ``crystaloop worker`` runs Fireworks (one ``launcher_*`` folder each)."""
+        return self.home / "launches"
+
+    @property
     def launchpad_file(self) -> Path:
         """The ``my_launchpad.yaml`` written by ``crystaloop init``."""
         return self.home / "my_launchpad.yaml"

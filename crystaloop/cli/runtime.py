@@ -97,12 +97,21 @@ def run(workers: int) -> None:
     help="Stop after this many launches (0: when nothing is ready; -1: never).",
 )
 @click.option("--timeout", type=int, help="Stop after this many seconds.")
-def worker(category: str | None, nlaunches: int, timeout: int | None) -> None:
+@click.option("--launch-dir", help="Where launcher_* folders go (default: <home>/launches).")
+def worker(
+    category: str | None, nlaunches: int, timeout: int | None, launch_dir: str | None
+) -> None:
     """Pull and run Fireworks from the configured LaunchPad (rapidfire)."""
     from crystaloop.launchpad.worker import run_worker
 
     try:
-        run_worker(load_settings_or_fail(), category=category, nlaunches=nlaunches, timeout=timeout)
+        run_worker(
+            load_settings_or_fail(),
+            category=category,
+            nlaunches=nlaunches,
+            timeout=timeout,
+            launch_dir=launch_dir,
+        )
     except ConnectionError as err:
         raise click.ClickException(str(err)) from err
 

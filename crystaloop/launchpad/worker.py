@@ -24,6 +24,7 @@ def run_worker(
     nlaunches: int = 0,
     sleep_time: int = 5,
     timeout: int | None = None,
+    launch_dir: str | None = None,
 ) -> None:
     """Pull and run Fireworks of one category until none are left (``rapidfire``).
 
@@ -39,6 +40,8 @@ def run_worker(
         Seconds to wait between polls when ``nlaunches`` is negative (run forever).
     timeout
         Stop after this many seconds.
+    launch_dir
+        Where the ``launcher_*`` folders go (default: ``settings.launches_dir``).
     """
     from fireworks.core.fworker import FWorker
     from fireworks.core.rocket_launcher import rapidfire
@@ -48,9 +51,12 @@ def run_worker(
     use_job_store(settings)
     launchpad = get_launchpad(settings)
     fworker = FWorker(name=f"crystaloop-{category or 'any'}", category=category or "")
+    directory = launch_dir or str(settings.launches_dir)
+    os.makedirs(directory, exist_ok=True)
     rapidfire(
         launchpad,
         fworker,
+        m_dir=directory,
         nlaunches=nlaunches,
         sleep_time=sleep_time,
         timeout=timeout,

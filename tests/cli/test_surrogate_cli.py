@@ -8,8 +8,20 @@ from helpers import cif_of, nacl, perovskite
 
 from crystaloop.cli import main
 
-SMALL = ["--members", "2", "--epochs", "2", "--batch-size", "8", "--channels", "8,4",
-         "--layers", "1", "--workers", "1"]
+SMALL = [
+    "--members",
+    "2",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "8",
+    "--channels",
+    "8,4",
+    "--layers",
+    "1",
+    "--workers",
+    "1",
+]
 
 
 def _write(path, rows, header=("", "material_id", "cif", "heat_ref", "dir_gap")):
@@ -28,12 +40,25 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("surrogate")
     previous = os.environ.get("CRYSTALOOP_HOME")
     os.environ["CRYSTALOOP_HOME"] = str(tmp / "home")
-    rows = [(f"p{i}", cif_of(perovskite(3.7 + 0.03 * i)), 0.1 * i, 1.0 + 0.05 * i)
-            for i in range(20)]
+    rows = [
+        (f"p{i}", cif_of(perovskite(3.7 + 0.03 * i)), 0.1 * i, 1.0 + 0.05 * i) for i in range(20)
+    ]
     data = _write(tmp / "train.csv", rows)
     out = tmp / "model"
-    result = CliRunner().invoke(main, ["train", "surrogate", "--data", str(data), "--target",
-                                       "heat_ref,dir_gap", "--out", str(out), *SMALL])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "surrogate",
+            "--data",
+            str(data),
+            "--target",
+            "heat_ref,dir_gap",
+            "--out",
+            str(out),
+            *SMALL,
+        ],
+    )
     assert result.exit_code == 0, result.output
     yield tmp, out
     if previous is None:
@@ -55,12 +80,15 @@ def test_train_writes_model_card_and_split(trained):
 
 def test_predict_writes_mean_std_per_target(trained):
     tmp, out = trained
-    data = _write(tmp / "new.csv", [("n1", cif_of(perovskite(3.8)), "", ""),
-                                    ("n2", cif_of(perovskite(4.0)), "", "")])
-    result = CliRunner().invoke(main, ["predict", str(data), "--model", str(out),
-                                       "--out", str(tmp / "pred.csv")])
+    data = _write(
+        tmp / "new.csv",
+        [("n1", cif_of(perovskite(3.8)), "", ""), ("n2", cif_of(perovskite(4.0)), "", "")],
+    )
+    result = CliRunner().invoke(
+        main, ["predict", str(data), "--model", str(out), "--out", str(tmp / "pred.csv")]
+    )
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(open(tmp / "pred.csv")))
+    rows = list(csv.DictReader((tmp / "pred.csv").read_text().splitlines()))
     assert [r["material_id"] for r in rows] == ["n1", "n2"]
     for key in ("heat_ref_mean", "heat_ref_std", "dir_gap_mean", "dir_gap_std"):
         assert float(rows[0][key]) == float(rows[0][key])  # a number
@@ -69,32 +97,66 @@ def test_predict_writes_mean_std_per_target(trained):
 
 def test_predict_names_bad_records(trained):
     tmp, out = trained
-    data = _write(tmp / "bad.csv", [("ok", cif_of(perovskite(3.8)), "", ""),
-                                    ("broken", "data_x\n_cell_length_a 3\n", "", ""),
-                                    ("salt", cif_of(nacl()), "", "")])
-    result = CliRunner().invoke(main, ["predict", str(data), "--model", str(out),
-                                       "--out", str(tmp / "p.csv")])
+    data = _write(
+        tmp / "bad.csv",
+        [
+            ("ok", cif_of(perovskite(3.8)), "", ""),
+            ("broken", "data_x\n_cell_length_a 3\n", "", ""),
+            ("salt", cif_of(nacl()), "", ""),
+        ],
+    )
+    result = CliRunner().invoke(
+        main, ["predict", str(data), "--model", str(out), "--out", str(tmp / "p.csv")]
+    )
     assert result.exit_code == 1
     assert "record 'broken'" in result.output and "cannot parse" in result.output
     assert "record 'salt'" in result.output and "never seen" in result.output
-    skipped = CliRunner().invoke(main, ["predict", str(data), "--model", str(out),
-                                        "--out", str(tmp / "p.csv"), "--skip-invalid"])
+    skipped = CliRunner().invoke(
+        main,
+        ["predict", str(data), "--model", str(out), "--out", str(tmp / "p.csv"), "--skip-invalid"],
+    )
     assert skipped.exit_code == 0
-    assert [r["material_id"] for r in csv.DictReader(open(tmp / "p.csv"))] == ["ok"]
+    ids = [r["material_id"] for r in csv.DictReader((tmp / "p.csv").read_text().splitlines())]
+    assert ids == ["ok"]
 
 
 def test_train_missing_target_and_empty_file(trained):
     tmp, _ = trained
     data = tmp / "train.csv"
-    result = CliRunner().invoke(main, ["train", "surrogate", "--data", str(data), "--target",
-                                       "band_gap", "--out", str(tmp / "x"), *SMALL])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "surrogate",
+            "--data",
+            str(data),
+            "--target",
+            "band_gap",
+            "--out",
+            str(tmp / "x"),
+            *SMALL,
+        ],
+    )
     assert result.exit_code == 1
     assert "band_gap not found" in result.output and "heat_ref" in result.output
     empty = tmp / "empty.csv"
     empty.write_text("")
-    result = CliRunner().invoke(main, ["predict", str(empty), "--model", "nope",
-                                       "--out", str(tmp / "p.csv")])
+    result = CliRunner().invoke(
+        main, ["predict", str(empty), "--model", "nope", "--out", str(tmp / "p.csv")]
+    )
     assert result.exit_code == 1 and "unknown model 'nope'" in result.output
-    result = CliRunner().invoke(main, ["train", "surrogate", "--data", str(empty), "--target",
-                                       "heat_ref", "--out", str(tmp / "x"), *SMALL])
+    result = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "surrogate",
+            "--data",
+            str(empty),
+            "--target",
+            "heat_ref",
+            "--out",
+            str(tmp / "x"),
+            *SMALL,
+        ],
+    )
     assert result.exit_code == 1 and "file is empty" in result.output

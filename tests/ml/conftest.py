@@ -9,8 +9,15 @@ from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
 
 
 def small_config(targets=("x", "y")) -> CrysformerConfig:
-    return CrysformerConfig(targets=list(targets), scalar_channels=16, vector_channels=4,
-                            num_layers=2, heads=2, readout_hidden=16, num_rbf=16)
+    return CrysformerConfig(
+        targets=list(targets),
+        scalar_channels=16,
+        vector_channels=4,
+        num_layers=2,
+        heads=2,
+        readout_hidden=16,
+        num_rbf=16,
+    )
 
 
 @pytest.fixture(scope="session")

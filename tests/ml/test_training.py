@@ -28,8 +28,9 @@ def test_training_reduces_error_and_is_reproducible(toy_data):
     first = train(small_config(), tr, va, options)
     again = train(small_config(), tr, va, options)
     assert first.history[-1]["val"]["x"]["mae"] < first.history[0]["val"]["x"]["mae"]
-    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values(),
-                    strict=True):
+    for a, b in zip(
+        first.model.state_dict().values(), again.model.state_dict().values(), strict=True
+    ):
         torch.testing.assert_close(a, b)
     # normalisation comes from the training labels, ignoring the missing ones
     y = tr.target_values()
@@ -56,8 +57,9 @@ def test_mismatched_or_unlabelled_targets_are_errors(toy_data):
 
 def test_ensemble_calibration_and_checkpoint_roundtrip(toy_data, tmp_path):
     tr, va = _splits(toy_data)
-    ensemble = train_ensemble(small_config(), tr, va, members=2,
-                              options=TrainOptions(epochs=6, batch_size=8, lr=3e-3))
+    ensemble = train_ensemble(
+        small_config(), tr, va, members=2, options=TrainOptions(epochs=6, batch_size=8, lr=3e-3)
+    )
     assert ensemble.scale.shape == (2,) and np.all(ensemble.scale > 0)
     report = ensemble.metrics["calibration"]
     assert report["x"]["miscalibration_area"] <= report["x"]["miscalibration_area_raw"] + 1e-9
@@ -83,8 +85,9 @@ def test_ensemble_calibration_and_checkpoint_roundtrip(toy_data, tmp_path):
 
 def test_mc_dropout_gives_spread_for_a_single_member(toy_data):
     tr, va = _splits(toy_data)
-    ensemble = train_ensemble(small_config(), tr, va, members=1,
-                              options=TrainOptions(epochs=2, batch_size=8))
+    ensemble = train_ensemble(
+        small_config(), tr, va, members=1, options=TrainOptions(epochs=2, batch_size=8)
+    )
     with pytest.raises(ValueError, match="at least two"):
         ensemble.predict(va)
     pred = ensemble.predict(va, mc_samples=4)
@@ -96,8 +99,13 @@ def test_fine_tuning_with_replay_keeps_old_knowledge(toy_data):
     base = train(small_config(), tr.subset(range(12)), va, TrainOptions(epochs=10, batch_size=8))
     mixed = replay_mix(tr.subset(range(12, 24)), tr.subset(range(12)), replay_fraction=0.5)
     assert len(mixed) == 18
-    tuned = train(small_config(), mixed, va, TrainOptions(epochs=4, batch_size=8),
-                  init_state=base.model.state_dict())
+    tuned = train(
+        small_config(),
+        mixed,
+        va,
+        TrainOptions(epochs=4, batch_size=8),
+        init_state=base.model.state_dict(),
+    )
     torch.testing.assert_close(tuned.model.target_mean, base.model.target_mean)
     assert evaluate(tuned.model, va)["x"]["mae"] < 1.0
 
