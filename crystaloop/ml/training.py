@@ -10,9 +10,10 @@ random sample of the old data, so a model learns the new labels without forgetti
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 
 from crystaloop.ml.crysformer.config import CrysformerConfig
 from crystaloop.ml.crysformer.model import Crysformer
-from crystaloop.ml.data.dataset import GraphSource, InMemoryGraphs
+from crystaloop.ml.data.dataset import Batch, GraphSource, InMemoryGraphs
 
 
 @dataclass
@@ -144,6 +145,25 @@ def _score(val: dict[str, dict[str, float]], std: np.ndarray, names: list[str]) 
     return float(np.mean([val[n]["mae"] / s for n, s in zip(names, std, strict=True)]))
 
 
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _my_batches(source: GraphSource, batch_size: int, seed: int) -> Iterator[Batch]:
+    """This process's share of an epoch: every world-th batch, the same count on every rank."""
+    rank, world = _rank_and_world()
+    batches = source.batches(batch_size, True, seed)
+    if world == 1:
+        yield from batches
+        return
+    per_rank = source.num_batches(batch_size) // world
+    yield from itertools.islice(batches, rank, per_rank * world, world)
+
+
 def train(
     config: CrysformerConfig,
     train_set: GraphSource,
@@ -166,6 +186,13 @@ def train(
         A state dict to start from (fine-tuning); the normalisation it carries is kept.
     progress
         Called after each epoch with that epoch's history entry.
+
+    Notes
+    -----
+    When ``torch.distributed`` is initialised (see :func:`crystaloop.ml.distributed.launch`),
+    the model is wrapped in ``DistributedDataParallel`` and each process trains on every
+    world-th batch; all processes then hold the same weights and take the same early-stopping
+    decisions.
     """
     options = options or TrainOptions()
     if list(train_set.targets) != list(config.targets):
@@ -184,6 +211,15 @@ def train(
     model.seen_elements |= _seen_elements(train_set, model.seen_elements.shape[0])
     model.to(options.device)
     std = model.target_std.cpu().numpy()
+    _, world = _rank_and_world()
+    step_model: torch.nn.Module = model
+    if world > 1:
+        # the last layer's type-L outputs feed no head: their weights get no gradient
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            model,
+            device_ids=None if options.device == "cpu" else [torch.device(options.device)],
+            find_unused_parameters=True,
+        )
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
@@ -197,10 +233,10 @@ def train(
         t0 = time.perf_counter()
         model.train()
         total, count = 0.0, 0
-        for graphs, y, _ in train_set.batches(options.batch_size, True, options.seed + epoch):
+        for graphs, y, _ in _my_batches(train_set, options.batch_size, options.seed + epoch):
             graphs, y = graphs.to(options.device), y.to(options.device)
             y_norm = (y - model.target_mean) / model.target_std
-            loss = _masked_loss(model(graphs), y_norm, options.loss)
+            loss = _masked_loss(step_model(graphs), y_norm, options.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), options.max_grad_norm)

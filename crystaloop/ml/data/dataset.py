@@ -59,6 +59,10 @@ class GraphSource(Protocol):
         """Return the ``(n, T)`` targets (NaN: missing)."""
         ...
 
+    def num_batches(self, batch_size: int) -> int:
+        """Return how many batches :meth:`batches` yields."""
+        ...
+
 
 def _batch_of(samples: Sequence[GraphSample]) -> Batch:
     graphs = collate([s.graph for s in samples])
@@ -89,6 +93,10 @@ class InMemoryGraphs:
         if not self.samples:
             return np.zeros((0, len(self.targets)), dtype=np.float32)
         return np.stack([s.targets for s in self.samples])
+
+    def num_batches(self, batch_size: int) -> int:
+        """Return how many batches :meth:`batches` yields."""
+        return -(-len(self.samples) // batch_size)
 
     def subset(self, indices: Iterable[int]) -> InMemoryGraphs:
         """Return the samples at ``indices``."""
@@ -204,6 +212,10 @@ class ShardedGraphs:
         for index in order:
             source = InMemoryGraphs(read_shard(self.directory / self._shards[index]), self.targets)
             yield from source.batches(batch_size, shuffle, int(rng.integers(2**31)))
+
+    def num_batches(self, batch_size: int) -> int:
+        """Return how many batches :meth:`batches` yields (batches do not cross shards)."""
+        return sum(-(-s["size"] // batch_size) for s in self.meta["shards"])
 
     def target_values(self) -> np.ndarray:
         """Return the ``(n, T)`` targets (reads only the target arrays)."""
