@@ -154,7 +154,7 @@ def _rank_and_world() -> tuple[int, int]:
 
 
 def _my_batches(source: GraphSource, batch_size: int, seed: int) -> Iterator[Batch]:
-    """This process's share of an epoch: every world-th batch, the same count on every rank."""
+    """Yield this process's share of an epoch: every world-th batch, equal counts per rank."""
     rank, world = _rank_and_world()
     batches = source.batches(batch_size, True, seed)
     if world == 1:
