@@ -110,20 +110,22 @@ def database_lock(database_dir: Path) -> _InterProcessLock:
 
 
 def _lock_of(collection: Any) -> _InterProcessLock | None:
-    store = getattr(collection, "_store", None)
-    path = getattr(store, "_path", None)
-    return None if path is None else database_lock(Path(path).parent)
+    # The database folder, found without touching ``collection._store``: that property opens
+    # (and on first use creates) the collection's SQLite file, which must happen under the lock.
+    db_store = getattr(collection, "_db_store", None)
+    path = getattr(db_store, "_dirpath", None)
+    return None if path is None else database_lock(Path(path))
 
 
 def _locked_write(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        lock = _lock_of(self)
-        if lock is None:
-            with _THREAD_LOCK:
+        with _THREAD_LOCK:
+            lock = _lock_of(self)
+            if lock is None:
                 return method(self, *args, **kwargs)
-        with lock.hold():
-            return method(self, *args, **kwargs)
+            with lock.hold():
+                return method(self, *args, **kwargs)
 
     wrapper.__crystaloop_locked__ = True  # type: ignore[attr-defined]
     return wrapper
@@ -136,6 +138,20 @@ def _locked_read(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, *args, **kwargs)
 
     wrapper.__crystaloop_locked__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _locked_collection_open(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Open (and create on first use) a collection's SQLite file under the database lock."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, name: str) -> Any:
+        with _THREAD_LOCK:
+            if name in self._collections:
+                return self._collections[name]
+            with database_lock(Path(self._dirpath)).hold():
+                return method(self, name)
+
     return wrapper
 
 
@@ -175,6 +191,8 @@ def install_locks() -> None:
                 setattr(coll_cls, name, _locked_read(method))
         cursor_cls = _mm_collection.Cursor
         cursor_cls._compute_results = _locked_read(cursor_cls._compute_results)
+        db_cls = sqlite_store.DatabaseStore
+        db_cls.__getitem__ = _locked_collection_open(db_cls.__getitem__)
         sqlite_store.sqlite3 = _SharedThreadSqlite()  # type: ignore[assignment]
         _INSTALLED = True
 

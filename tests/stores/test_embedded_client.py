@@ -31,6 +31,50 @@ COUNTER = textwrap.dedent(
 )
 
 
+OPENER = textwrap.dedent(
+    """
+    import sys
+    from crystaloop.stores.embedded_client import EmbeddedClient
+    db = EmbeddedClient(sys.argv[1])["db"]
+    for i in range(25):
+        db[f"fresh{i}"].insert_one({"by": sys.argv[2]})
+    """
+)
+
+
+def test_processes_creating_the_same_collections_at_once(tmp_path):
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(tmp_path), str(k)], stderr=subprocess.PIPE
+        )
+        for k in range(3)
+    ]
+    outputs = [p.communicate(timeout=300)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    db = EmbeddedClient(tmp_path)["db"]
+    assert all(db[f"fresh{i}"].count_documents({}) == 3 for i in range(25))
+
+
+def test_threads_creating_collections_at_once(tmp_path):
+    db = EmbeddedClient(tmp_path)["db"]
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for i in range(15):
+                db[f"c{i}"].insert_one({"k": k})
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(db[f"c{i}"].count_documents({}) == 6 for i in range(15))
+
+
 def test_committed_writes_survive_a_killed_process(tmp_path):
     proc = subprocess.run([sys.executable, "-c", WRITER, str(tmp_path), "50"], check=False)
     assert proc.returncode == -signal.SIGKILL
