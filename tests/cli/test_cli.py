@@ -122,6 +122,9 @@ HELP_COMMANDS = [
     ["corpus", "query"],
     ["run"],
     ["worker"],
+    ["train"],
+    ["train", "surrogate"],
+    ["predict"],
 ]
 
 
