@@ -98,11 +98,46 @@ def scale_by_head(
     return torch.cat(out, dim=1)
 
 
-def _gate(irreps: o3.Irreps) -> e3nn_nn.Gate:
-    scalars = o3.Irreps([(mul, ir) for mul, ir in irreps if ir.l == 0])
+def _value_gate(irreps: o3.Irreps) -> e3nn_nn.Gate:
+    """Gate whose scalar output has one block for the scalar path and one seed block per l > 0.
+
+    For ``64x0e + 16x1o`` the gate outputs ``64x0e + 16x0e + 16x1o``: the first block feeds the
+    scalar path of the tensor product, the second becomes vectors through ``0e ⊗ Y¹ → 1o``, so
+    each path carries only as many channels as the features it produces (a cheap tensor product).
+    """
+    scalars = [(mul, ir) for mul, ir in irreps if ir.l == 0]
+    seeds = [(mul, "0e") for mul, ir in irreps if ir.l > 0]
     gated = o3.Irreps([(mul, ir) for mul, ir in irreps if ir.l > 0])
+    irreps_scalars = o3.Irreps(scalars + seeds)
     gates = o3.Irreps(f"{gated.num_irreps}x0e")
-    return e3nn_nn.Gate(scalars, [torch.nn.functional.silu], gates, [torch.sigmoid], gated)
+    acts = [torch.nn.functional.silu] * len(irreps_scalars)
+    return e3nn_nn.Gate(irreps_scalars, acts, gates, [torch.sigmoid], gated)
+
+
+def _value_instructions(
+    irreps_in: o3.Irreps, irreps_sh: o3.Irreps, irreps_out: o3.Irreps
+) -> tuple[list[tuple[int, int, int, str, bool]], o3.Irreps]:
+    """Tensor-product paths of the value gate's output with the spherical harmonics."""
+    wanted = [ir for _, ir in irreps_out]
+    seed_for = {ir.l: ir for ir in wanted if ir.l > 0}
+    n_scalar_blocks = sum(1 for _, ir in irreps_out if ir.l == 0)
+    seed_ls = [ir.l for _, ir in irreps_out if ir.l > 0]
+    instructions: list[tuple[int, int, int, str, bool]] = []
+    mid: list[tuple[int, o3.Irrep]] = []
+    for i, (mul, ir_in) in enumerate(irreps_in):
+        for j, (_, ir_sh) in enumerate(irreps_sh):
+            if ir_in.l == 0 and i < n_scalar_blocks:
+                targets = [o3.Irrep("0e")] if ir_sh.l == 0 else []
+            elif ir_in.l == 0:
+                seed_l = seed_ls[i - n_scalar_blocks]
+                targets = [seed_for[seed_l]] if ir_sh.l == seed_l else []
+            else:
+                targets = [ir for ir in ir_in * ir_sh if ir in wanted]
+            for ir_out in targets:
+                if ir_out in ir_in * ir_sh:
+                    instructions.append((i, j, len(mid), "uvu", True))
+                    mid.append((mul, ir_out))
+    return instructions, o3.Irreps(mid)
 
 
 class EquivariantGraphAttention(nn.Module):
@@ -150,21 +185,14 @@ class EquivariantGraphAttention(nn.Module):
         )
 
         # values: gate, then tensor product with the spherical harmonics
-        self.gate = _gate(self.irreps)
+        self.gate = _value_gate(self.irreps)
         self.lin_pre_gate = o3.Linear(self.irreps, self.gate.irreps_in)
         irreps_gated = self.gate.irreps_out
-        instructions = []
-        irreps_mid = []
-        for i, (mul, ir_in) in enumerate(irreps_gated):
-            for j, (_, ir_sh) in enumerate(self.irreps_sh):
-                for ir_out in ir_in * ir_sh:
-                    if ir_out in [ir for _, ir in self.irreps]:
-                        instructions.append((i, j, len(irreps_mid), "uvu", True))
-                        irreps_mid.append((mul, ir_out))
+        instructions, irreps_mid = _value_instructions(irreps_gated, self.irreps_sh, self.irreps)
         self.tp = o3.TensorProduct(
             irreps_gated,
             self.irreps_sh,
-            o3.Irreps(irreps_mid),
+            irreps_mid,
             instructions,
             shared_weights=False,
             internal_weights=False,
@@ -188,19 +216,21 @@ class EquivariantGraphAttention(nn.Module):
     ) -> torch.Tensor:
         """Update ``(N, irreps.dim)`` node features from their neighbours."""
         src, dst = edge_index[0], edge_index[1]
-        message = self.lin_src(x)[src] + self.lin_dst(x)[dst]
-
-        scalars = message[:, : self.num_scalars] * self.radial_attention(edge_rbf)
+        # message_ij = L_src x_j + L_dst x_i; the linear maps act per atom and the results are
+        # gathered per edge (the same function, with the linear work done once per atom)
+        x_src, x_dst = self.lin_src(x), self.lin_dst(x)
+        c = self.num_scalars
+        scalars = (x_src[src, :c] + x_dst[dst, :c]) * self.radial_attention(edge_rbf)
         scalars = torch.nn.functional.leaky_relu(scalars, 0.2)
         logits = (
             scalars.reshape(-1, self.heads, self.num_scalars // self.heads) * self.attention_vector
         ).sum(-1)
         alpha = scatter_softmax(logits, dst, x.shape[0])
 
-        gated = self.gate(self.lin_pre_gate(message))
+        gated = self.gate(self.lin_pre_gate(x_src)[src] + self.lin_pre_gate(x_dst)[dst])
         values = self.tp(gated, edge_sh, self.radial_values(edge_rbf))
-        values = self.lin_values(values)
-        values = scale_by_head(values, alpha, self.irreps, self.heads)
+        values = scale_by_head(values, alpha, self.tp.irreps_out, self.heads)
 
-        aggregated = torch.zeros_like(x).index_add(0, dst, values)
-        return self.norm(x + self.dropout(self.lin_out(aggregated)))
+        aggregated = values.new_zeros(x.shape[0], values.shape[1]).index_add(0, dst, values)
+        update = self.lin_out(self.lin_values(aggregated))
+        return self.norm(x + self.dropout(update))
