@@ -104,6 +104,7 @@ def benchmark(name: str, data_root: Path) -> dict:
     card = read_card(model_dir)
     split = json.loads((model_dir / "split.json").read_text())
     data_file = data_root / DATA_FILES.get(model_dir.name, card["metrics"]["data"]["path"])
+    # records the model could not use (invalid structures) are in neither split
     rows = _read_csv(data_file)
     targets = card["targets"]
     ensemble = load_ensemble(model_dir)
@@ -111,7 +112,9 @@ def benchmark(name: str, data_root: Path) -> dict:
     def labels(ids):
         return np.array([[float(rows[i]["labels"].get(t) or np.nan) for t in targets] for i in ids])
 
-    test_ids, train_ids = split["test"], split["train"]
+    held = set(split["val"]) | set(split["test"])
+    test_ids = split["test"]
+    train_ids = [i for i in rows if i not in held]
     y_test, y_train = labels(test_ids), labels(train_ids)
     test_structures = [rows[i]["structure"] for i in test_ids]
     samples = build_samples(

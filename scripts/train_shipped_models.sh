@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-../shared/data}
-EPOCHS=${EPOCHS:-40}
+EPOCHS=${EPOCHS:-50}
 python -m crystaloop train surrogate --data "$DATA/perov_5/val.csv" \
     --target heat_ref,dir_gap,ind_gap --out crystaloop/models/perov5 \
     --members 3 --epochs "$EPOCHS" --patience 12 --seed 0 --workers 2

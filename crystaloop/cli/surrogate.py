@@ -12,41 +12,14 @@ import click
 
 from crystaloop.cli import main
 from crystaloop.cli.common import echo_json, load_settings_or_fail
-
-MAX_LISTED = 5
-
-
-def _fail_on(errors: list[dict[str, Any]], what: str) -> None:
-    if not errors:
-        return
-    listed = "; ".join(f"record {e['source_id']!r}: {e['reason']}" for e in errors[:MAX_LISTED])
-    more = f" (and {len(errors) - MAX_LISTED} more)" if len(errors) > MAX_LISTED else ""
-    raise click.ClickException(f"{len(errors)} invalid record(s) in {what}: {listed}{more}")
-
-
-def read_labelled(path: Path, settings: Any) -> tuple[list[tuple[str, Any, dict]], list[dict]]:
-    """Read every record of ``path``: ``(id, structure, labels)`` items and rejected records."""
-    from crystaloop.stores.ingest import InputError, read_records
-    from crystaloop.stores.ingest.prepare import parse_and_validate
-
-    try:
-        _, records = read_records(path, max_bytes=settings.max_file_mb * 2**20)
-        items, errors, seen = [], [], set()
-        for record in records:
-            sid = record.source_id if record.source_id is not None else str(record.index)
-            structure, reason = parse_and_validate(record, settings.max_sites)
-            if structure is not None and sid in seen:
-                structure, reason = None, f"duplicate id {sid!r} in this input"
-            seen.add(sid)
-            if structure is None:
-                errors.append({"source_id": sid, "record": record.index, "reason": reason})
-            else:
-                items.append((sid, structure, record.properties))
-    except InputError as err:
-        raise click.ClickException(str(err)) from err
-    if not items and not errors:
-        raise click.ClickException(f"{path}: no records")
-    return items, errors
+from crystaloop.cli.surrogate_data import (
+    SplitPlan,
+    fail_on,
+    read_labelled,
+    sample_ids,
+    split_in_memory,
+    split_to_cache,
+)
 
 
 def resolve_model_dir(name_or_dir: str) -> Path:
@@ -109,6 +82,12 @@ def train() -> None:
 @click.option("--device", default=None, help="Torch device (default: settings).")
 @click.option("--workers", default=1, show_default=True, help="Processes for graph building.")
 @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
+@click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path),
+    help="Stream the data into graph shards in this folder (built once, reused; bounded memory).",
+)
 def train_surrogate(
     data_path: Path,
     targets: str,
@@ -128,33 +107,28 @@ def train_surrogate(
     device: str | None,
     workers: int,
     as_json: bool,
+    cache_dir: Path | None,
 ) -> None:
     """Train a Crysformer deep ensemble, calibrate σ and report held-out accuracy.
 
-    The data are split with a fixed seed into train / validation / test; the ensemble trains on
-    the first, early-stops and calibrates its σ on the second and is scored on the third. The
-    split's ids are written to OUT/split.json.
+    Each record goes to train / validation / test by a seeded hash of its id (stable when the
+    data grow); the ensemble trains on the first, early-stops and calibrates its σ on the
+    second and is scored on the third. The split and its validation and test ids are written
+    to OUT/split.json. With --cache, records stream from PATH into graph shards (one folder per
+    split) that later runs reuse, so memory stays bounded for corpora of millions.
     """
-    import numpy as np
-
     from crystaloop.ml.checkpoint import save_ensemble
     from crystaloop.ml.crysformer.config import CrysformerConfig
     from crystaloop.ml.crysformer.ensemble import train_ensemble
-    from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
-    from crystaloop.ml.data.split import split_indices
+    from crystaloop.ml.data.split import check_fractions
     from crystaloop.ml.training import TrainOptions
 
     settings = load_settings_or_fail()
     names = [t.strip() for t in targets.split(",") if t.strip()]
-    items, errors = read_labelled(data_path, settings)
-    _fail_on(errors, str(data_path))
-    available = sorted({k for _, _, labels in items for k in labels})
-    missing = [n for n in names if n not in available]
-    if missing:
-        raise click.ClickException(
-            f"target(s) {', '.join(missing)} not found in {data_path} "
-            f"(labels present: {', '.join(available) or 'none'})"
-        )
+    try:
+        check_fractions(val_fraction, test_fraction)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
     mult = [int(c) for c in channels.split(",")]
     config = CrysformerConfig(
         targets=names,
@@ -165,12 +139,11 @@ def train_surrogate(
         vector_channels=mult[1],
         tensor_channels=mult[2] if len(mult) > 2 else 8,
     )
-    labelled = [
-        (sid, s, np.array([labels.get(n, np.nan) for n in names], dtype=np.float32))
-        for sid, s, labels in items
-    ]
-    data = InMemoryGraphs(list(build_samples(labelled, config.k, config.cutoff, workers)), names)
-    train_idx, val_idx, test_idx = split_indices(len(data), val_fraction, test_fraction, seed)
+    plan = SplitPlan(val_fraction, test_fraction, seed)
+    if cache_dir is None:
+        splits = split_in_memory(data_path, settings, config, plan, workers)
+    else:
+        splits = split_to_cache(data_path, settings, config, plan, cache_dir, workers)
     options = TrainOptions(
         epochs=epochs,
         batch_size=batch_size,
@@ -188,25 +161,22 @@ def train_surrogate(
             err=True,
         )
 
-    ensemble = train_ensemble(
-        config, data.subset(train_idx), data.subset(val_idx), members, options, progress=progress
-    )
-    if len(test_idx):
-        ensemble.metrics["test"] = ensemble.evaluate(data.subset(test_idx), device=options.device)
+    try:
+        ensemble = train_ensemble(
+            config, splits["train"], splits["val"], members, options, progress=progress
+        )
+    except ValueError as err:  # e.g. a target with no label in the training split
+        raise click.ClickException(str(err)) from err
+    if len(splits["test"]):
+        ensemble.metrics["test"] = ensemble.evaluate(splits["test"], device=options.device)
     ensemble.metrics["data"] = {
         "path": str(data_path),
-        "n": len(data),
-        "train": len(train_idx),
-        "val": len(val_idx),
-        "test": len(test_idx),
-        "seed": seed,
+        **{f"n_{k}": len(v) for k, v in splits.items()},
+        **plan.as_dict(),
     }
     card = save_ensemble(ensemble.to("cpu"), out_dir)
-    split = {
-        key: [data.samples[i].sample_id for i in idx]
-        for key, idx in (("train", train_idx), ("val", val_idx), ("test", test_idx))
-    }
-    (Path(out_dir) / "split.json").write_text(json.dumps(split))
+    split_ids = {k: sample_ids(splits[k]) for k in ("val", "test")}
+    (Path(out_dir) / "split.json").write_text(json.dumps({**plan.as_dict(), **split_ids}))
     if as_json:
         echo_json(card)
         return
@@ -277,7 +247,7 @@ def predict(
                 }
             )
     if errors and not skip_invalid:
-        _fail_on(errors, str(path))
+        fail_on(errors, str(path))
     bad = {e["source_id"] for e in errors}
     for error in errors:
         click.echo(f"skipped {error['source_id']}: {error['reason']}", err=True)

@@ -41,7 +41,7 @@ def trained(tmp_path_factory):
     previous = os.environ.get("CRYSTALOOP_HOME")
     os.environ["CRYSTALOOP_HOME"] = str(tmp / "home")
     rows = [
-        (f"p{i}", cif_of(perovskite(3.7 + 0.03 * i)), 0.1 * i, 1.0 + 0.05 * i) for i in range(20)
+        (f"p{i}", cif_of(perovskite(3.7 + 0.015 * i)), 0.05 * i, 1.0 + 0.02 * i) for i in range(40)
     ]
     data = _write(tmp / "train.csv", rows)
     out = tmp / "model"
@@ -74,8 +74,11 @@ def test_train_writes_model_card_and_split(trained):
     card = json.loads((out / "model.json").read_text())
     assert card["targets"] == ["heat_ref", "dir_gap"] and card["members"] == 2
     split = json.loads((out / "split.json").read_text())
-    assert sorted(len(v) for v in split.values()) == [2, 2, 16]
-    assert "test" in card["metrics"] and "calibration" in card["metrics"]
+    assert split["split_method"] == "sha256(seed:id)" and split["seed"] == 0
+    data = card["metrics"]["data"]
+    assert data["n_train"] + data["n_val"] + data["n_test"] == 40
+    assert len(split["val"]) == data["n_val"] >= 1 and len(split["test"]) == data["n_test"]
+    assert "calibration" in card["metrics"]
 
 
 def test_predict_writes_mean_std_per_target(trained):
@@ -118,6 +121,32 @@ def test_predict_names_bad_records(trained):
     assert skipped.exit_code == 0
     ids = [r["material_id"] for r in csv.DictReader((tmp / "p.csv").read_text().splitlines())]
     assert ids == ["ok"]
+
+
+def test_train_with_a_graph_cache_reuses_it(trained):
+    import json
+
+    tmp, _ = trained
+    args = [
+        "train",
+        "surrogate",
+        "--data",
+        str(tmp / "train.csv"),
+        "--target",
+        "heat_ref",
+        "--cache",
+        str(tmp / "cache"),
+        *SMALL,
+    ]
+    first = CliRunner().invoke(main, [*args, "--out", str(tmp / "m1")])
+    assert first.exit_code == 0, first.output
+    assert (tmp / "cache" / "train" / "meta.json").exists()
+    marker = json.loads((tmp / "cache" / "cache.json").read_text())
+    assert sum(marker["sizes"].values()) == 40
+    second = CliRunner().invoke(main, [*args, "--out", str(tmp / "m2")])
+    assert second.exit_code == 0 and "reusing graph cache" in second.output
+    split = json.loads((tmp / "m2" / "split.json").read_text())
+    assert split["test"] == json.loads((tmp / "m1" / "split.json").read_text())["test"]
 
 
 def test_train_missing_target_and_empty_file(trained):

@@ -14,7 +14,7 @@ from crystaloop.ml.crysformer.uncertainty import (
     spearman,
 )
 from crystaloop.ml.data.dataset import ShardedGraphs, write_shards
-from crystaloop.ml.data.split import split_indices
+from crystaloop.ml.data.split import split_of
 from crystaloop.ml.training import TrainOptions, evaluate, replay_mix, train
 
 
@@ -122,15 +122,17 @@ def test_shards_stream_the_same_samples(toy_data, tmp_path):
     assert first_ids == ["p0", "p1", "p2"] and graphs.num_graphs == 3
 
 
-def test_split_is_fixed_and_disjoint():
-    a = split_indices(100, 0.1, 0.1, seed=3)
-    b = split_indices(100, 0.1, 0.1, seed=3)
-    for x, y in zip(a, b, strict=True):
-        np.testing.assert_array_equal(x, y)
-    assert [len(x) for x in a] == [80, 10, 10]
-    assert len(set(np.concatenate(a))) == 100
+def test_split_by_id_hash_is_stable_and_proportional():
+    ids = [f"mp-{i}" for i in range(4000)]
+    splits = [split_of(i, 0.1, 0.1, seed=3) for i in ids]
+    assert splits == [split_of(i, 0.1, 0.1, seed=3) for i in ids]
+    assert splits != [split_of(i, 0.1, 0.1, seed=4) for i in ids]
+    counts = {k: splits.count(k) for k in ("train", "val", "test")}
+    assert 3050 < counts["train"] < 3350 and 320 < counts["test"] < 480
+    # adding data never moves an old sample
+    assert split_of("mp-7", 0.1, 0.1, 3) == splits[7]
     with pytest.raises(ValueError):
-        split_indices(10, 0.6, 0.5)
+        split_of("x", 0.6, 0.5)
 
 
 def test_calibration_metrics_on_known_cases():

@@ -141,6 +141,50 @@ def _write_shard(path: Path, samples: list[GraphSample]) -> None:
     )
 
 
+class ShardWriter:
+    """Writes samples to ``out_dir/shard_#####.npz`` as they come, and ``meta.json`` at close."""
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        targets: Sequence[str],
+        shard_size: int = 10_000,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.out = Path(out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.targets = list(targets)
+        self.shard_size = shard_size
+        self.meta = dict(meta or {})
+        self._buffer: list[GraphSample] = []
+        self._shards: list[dict[str, Any]] = []
+
+    def add(self, sample: GraphSample) -> None:
+        """Queue one sample; a full shard is written at once."""
+        self._buffer.append(sample)
+        if len(self._buffer) >= self.shard_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            name = f"shard_{len(self._shards):05d}.npz"
+            _write_shard(self.out / name, self._buffer)
+            self._shards.append({"file": name, "size": len(self._buffer)})
+            self._buffer = []
+
+    def close(self) -> Path:
+        """Write the last shard and ``meta.json``; return the folder."""
+        self._flush()
+        info = {
+            "format": SHARD_FORMAT,
+            "targets": self.targets,
+            "shards": self._shards,
+            **self.meta,
+        }
+        (self.out / "meta.json").write_text(json.dumps(info, indent=2))
+        return self.out
+
+
 def write_shards(
     samples: Iterable[GraphSample],
     out_dir: str | Path,
@@ -149,26 +193,10 @@ def write_shards(
     meta: dict[str, Any] | None = None,
 ) -> Path:
     """Write samples to ``out_dir/shard_#####.npz`` plus ``meta.json``; return ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    buffer: list[GraphSample] = []
-    shards: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        if buffer:
-            name = f"shard_{len(shards):05d}.npz"
-            _write_shard(out / name, buffer)
-            shards.append({"file": name, "size": len(buffer)})
-            buffer.clear()
-
+    writer = ShardWriter(out_dir, targets, shard_size, meta)
     for sample in samples:
-        buffer.append(sample)
-        if len(buffer) >= shard_size:
-            flush()
-    flush()
-    info = {"format": SHARD_FORMAT, "targets": list(targets), "shards": shards, **(meta or {})}
-    (out / "meta.json").write_text(json.dumps(info, indent=2))
-    return out
+        writer.add(sample)
+    return writer.close()
 
 
 def read_shard(path: str | Path) -> list[GraphSample]:

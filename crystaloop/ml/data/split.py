@@ -1,26 +1,36 @@
-"""Reproducible train / validation / test splits."""
+"""Reproducible train / validation / test splits by a hash of each sample's id.
+
+A sample's split depends only on its id and the seed, not on the order or size of the data, so
+a split can be assigned while streaming a million records, and a sample keeps its split when the
+data set grows (new labels never move an old test sample into training).
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import hashlib
 
 
-def split_indices(
-    n: int, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return disjoint sorted index arrays ``(train, val, test)`` covering ``range(n)``.
+def split_of(
+    sample_id: str, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
+) -> str:
+    """Return ``"train"``, ``"val"`` or ``"test"`` for ``sample_id``.
 
-    The permutation depends only on ``n`` and ``seed``; validation and test each get at least one
-    sample when their fraction is positive and ``n`` allows it.
+    The id is hashed with the seed (sha256) to a number ``u`` uniform in [0, 1); ``u <
+    test_fraction`` is test, the next ``val_fraction`` is validation, the rest is training.
     """
+    check_fractions(val_fraction, test_fraction)
+    digest = hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < test_fraction:
+        return "test"
+    if u < test_fraction + val_fraction:
+        return "val"
+    return "train"
+
+
+def check_fractions(val_fraction: float, test_fraction: float) -> None:
+    """Raise ``ValueError`` unless both fractions are in [0, 1) and leave training data."""
     if not 0 <= val_fraction < 1 or not 0 <= test_fraction < 1:
         raise ValueError("fractions must be in [0, 1)")
     if val_fraction + test_fraction >= 1:
         raise ValueError("validation and test fractions leave no training data")
-    order = np.random.default_rng(seed).permutation(n)
-    n_test = max(int(round(test_fraction * n)), 1 if test_fraction > 0 and n > 2 else 0)
-    n_val = max(int(round(val_fraction * n)), 1 if val_fraction > 0 and n > 2 else 0)
-    test = np.sort(order[:n_test])
-    val = np.sort(order[n_test : n_test + n_val])
-    train = np.sort(order[n_test + n_val :])
-    return train, val, test
