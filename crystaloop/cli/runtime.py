@@ -27,7 +27,9 @@ def init(
     Writes settings.yaml, my_launchpad.yaml, my_fworker_<category>.yaml for each worker
     category and jobflow.yaml (JOB_STORE), so that workers started with
     JOBFLOW_CONFIG_FILE=<home>/jobflow.yaml rlaunch -l <home>/my_launchpad.yaml
-    -w <home>/my_fworker_cpu.yaml find everything. Without --mongo the embedded profile is used.
+    -w <home>/my_fworker_cpu.yaml find everything. Without --mongo the embedded profile is used;
+    its LaunchPad opens through 'crystaloop rlaunch', 'crystaloop lpad' and 'crystaloop worker'
+    (FireWorks' own scripts only know MongoDB).
     """
     from crystaloop.launchpad.config import initialize_launchpad, write_configuration
 
@@ -76,10 +78,8 @@ def run(workers: int) -> None:
     store = open_corpus(settings)
     if store.count() == 0:
         click.echo("corpus is empty: ingesting the bundled sample corpus")
-        summary: dict[str, Any] = {}
         for source, path in sample_corpus_files().items():
             result = ingest_paths(settings, [path], source, workers)
-            summary[source] = result
             click.echo(
                 f"  {source}: read {result['read']}, stored {result['stored']}, "
                 f"duplicates {result['duplicates']}, rejected {result['rejected']}"
