@@ -22,6 +22,23 @@ from crystaloop.cli.surrogate_data import (
 )
 
 
+def load_base(name_or_dir: str, names: list[str]) -> tuple[Any, str]:
+    """Load the model to fine-tune; its targets must be the requested ones."""
+    from crystaloop.ml.checkpoint import CheckpointError, load_ensemble, read_card
+
+    directory = resolve_model_dir(name_or_dir)
+    try:
+        base = load_ensemble(directory)
+    except CheckpointError as err:
+        raise click.ClickException(str(err)) from err
+    if list(base.config.targets) != names:
+        raise click.ClickException(
+            f"model {name_or_dir} predicts {', '.join(base.config.targets)}; "
+            f"fine-tuning needs the same --target list"
+        )
+    return base, read_card(directory)["sha256"]
+
+
 def resolve_model_dir(name_or_dir: str) -> Path:
     """Return the directory of a shipped model name or of a model directory."""
     from crystaloop.ml.shipped import shipped_model_dir, shipped_model_names
@@ -88,6 +105,23 @@ def train() -> None:
     type=click.Path(path_type=Path),
     help="Stream the data into graph shards in this folder (built once, reused; bounded memory).",
 )
+@click.option(
+    "--from",
+    "base_model",
+    help="Fine-tune this model (name or directory) on the new labels instead of starting anew.",
+)
+@click.option(
+    "--replay",
+    "replay_path",
+    type=click.Path(path_type=Path),
+    help="With --from: old data to replay beside the new labels (no forgetting).",
+)
+@click.option(
+    "--replay-fraction",
+    default=1.0,
+    show_default=True,
+    help="Old samples replayed per new training sample.",
+)
 def train_surrogate(
     data_path: Path,
     targets: str,
@@ -108,6 +142,9 @@ def train_surrogate(
     workers: int,
     as_json: bool,
     cache_dir: Path | None,
+    base_model: str | None,
+    replay_path: Path | None,
+    replay_fraction: float,
 ) -> None:
     """Train a Crysformer deep ensemble, calibrate σ and report held-out accuracy.
 
@@ -116,6 +153,10 @@ def train_surrogate(
     second and is scored on the third. The split and its validation and test ids are written
     to OUT/split.json. With --cache, records stream from PATH into graph shards (one folder per
     split) that later runs reuse, so memory stays bounded for corpora of millions.
+
+    With --from MODEL the members of MODEL continue training on the new labels (the seed's
+    Crysformer-TL), keeping its architecture and normalisation; --replay OLD mixes a sample of
+    the old data into training and validation so that the model does not forget it.
     """
     from crystaloop.ml.checkpoint import save_ensemble
     from crystaloop.ml.crysformer.config import CrysformerConfig
@@ -139,11 +180,25 @@ def train_surrogate(
         vector_channels=mult[1],
         tensor_channels=mult[2] if len(mult) > 2 else 8,
     )
+    base = None
+    if base_model is not None:
+        base, base_sha256 = load_base(base_model, names)
+        config, members = base.config, len(base.members)
+    elif replay_path is not None:
+        raise click.UsageError("--replay goes with --from")
     plan = SplitPlan(val_fraction, test_fraction, seed)
     if cache_dir is None:
         splits = split_in_memory(data_path, settings, config, plan, workers)
     else:
         splits = split_to_cache(data_path, settings, config, plan, cache_dir, workers)
+    if replay_path is not None:
+        if cache_dir is not None:
+            raise click.UsageError("--replay needs in-memory data (drop --cache)")
+        from crystaloop.ml.training import replay_mix
+
+        old = split_in_memory(replay_path, settings, config, plan, workers)
+        splits["train"] = replay_mix(splits["train"], old["train"], replay_fraction, seed)
+        splits["val"] = replay_mix(splits["val"], old["val"], replay_fraction, seed)
     options = TrainOptions(
         epochs=epochs,
         batch_size=batch_size,
@@ -163,12 +218,25 @@ def train_surrogate(
 
     try:
         ensemble = train_ensemble(
-            config, splits["train"], splits["val"], members, options, progress=progress
+            config,
+            splits["train"],
+            splits["val"],
+            members,
+            options,
+            init_states=None if base is None else [m.state_dict() for m in base.members],
+            progress=progress,
         )
     except ValueError as err:  # e.g. a target with no label in the training split
         raise click.ClickException(str(err)) from err
     if len(splits["test"]):
         ensemble.metrics["test"] = ensemble.evaluate(splits["test"], device=options.device)
+    if base is not None:
+        ensemble.metrics["finetuned_from"] = {
+            "model": base_model,
+            "sha256": base_sha256,
+            "replay": str(replay_path) if replay_path else None,
+            "replay_fraction": replay_fraction if replay_path else 0.0,
+        }
     ensemble.metrics["data"] = {
         "path": str(data_path),
         **{f"n_{k}": len(v) for k, v in splits.items()},

@@ -149,6 +149,44 @@ def test_train_with_a_graph_cache_reuses_it(trained):
     assert split["test"] == json.loads((tmp / "m1" / "split.json").read_text())["test"]
 
 
+def test_finetune_from_a_model_with_replay(trained):
+    import json
+
+    tmp, base = trained
+    new = _write(
+        tmp / "new.csv",
+        [(f"n{i}", cif_of(perovskite(4.3 + 0.01 * i)), 2.0, 0.5) for i in range(12)],
+    )
+    args = [
+        "train",
+        "surrogate",
+        "--data",
+        str(new),
+        "--target",
+        "heat_ref,dir_gap",
+        "--out",
+        str(tmp / "tuned"),
+        "--from",
+        str(base),
+        "--replay",
+        str(tmp / "train.csv"),
+        "--replay-fraction",
+        "0.5",
+        "--epochs",
+        "2",
+        "--workers",
+        "1",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp / "tuned" / "model.json").read_text())
+    base_card = json.loads((base / "model.json").read_text())
+    assert card["config"] == base_card["config"] and card["members"] == 2
+    assert card["metrics"]["finetuned_from"]["sha256"] == base_card["sha256"]
+    wrong = CliRunner().invoke(main, [*args[:5], "heat_ref", *args[6:]])
+    assert wrong.exit_code == 1 and "same --target list" in wrong.output
+
+
 def test_train_missing_target_and_empty_file(trained):
     tmp, _ = trained
     data = tmp / "train.csv"
