@@ -67,6 +67,7 @@ def save_ensemble(
     data = buffer.getvalue()
     with tempfile.NamedTemporaryFile(dir=out, delete=False) as tmp:
         tmp.write(data)
+    os.chmod(tmp.name, 0o644)  # shipped and shared checkpoints are read by other users
     os.replace(tmp.name, out / WEIGHTS)
     card = {
         "name": name or out.name,
