@@ -24,7 +24,7 @@ from crystaloop.ml.crysformer.uncertainty import (
     spearman,
 )
 from crystaloop.ml.data.dataset import GraphSource
-from crystaloop.ml.training import TrainOptions, metrics, predict_source, train
+from crystaloop.ml.training import TrainOptions, enable_dropout, metrics, train
 
 
 @dataclass
@@ -87,19 +87,34 @@ class CrysformerEnsemble:
         device: str = "cpu",
         mc_samples: int = 0,
     ) -> EnsemblePrediction:
-        """Predict with uncalibrated σ (scale 1)."""
-        draws = []
-        target_values, ids = None, []
-        for member in self.members:
-            for _ in range(max(mc_samples, 1)):
-                pred, target_values, ids = predict_source(
-                    member, source, batch_size, device, mc_dropout=mc_samples > 0
-                )
-                draws.append(pred)
-        if len(draws) < 2:
+        """Predict with uncalibrated σ (scale 1); each batch is built once for all members."""
+        n_draws = len(self.members) * max(mc_samples, 1)
+        if n_draws < 2:
             raise ValueError("σ needs at least two members or mc_samples ≥ 2")
-        stack = np.stack(draws)
-        return EnsemblePrediction(stack.mean(0), stack.std(0), ids, target_values)
+        for member in self.members:
+            member.eval()
+            if mc_samples > 0:
+                enable_dropout(member)
+        draws: list[list[np.ndarray]] = [[] for _ in range(n_draws)]
+        targets, ids = [], []
+        with torch.no_grad():
+            for graphs, y, batch_ids in source.batches(batch_size):
+                graphs = graphs.to(device)
+                k = 0
+                for member in self.members:
+                    for _ in range(max(mc_samples, 1)):
+                        draws[k].append(member.predict(graphs).cpu().numpy())
+                        k += 1
+                targets.append(y.numpy())
+                ids.extend(batch_ids)
+        for member in self.members:
+            member.eval()
+        n_t = len(self.config.targets)
+        if not ids:
+            empty = np.zeros((0, n_t))
+            return EnsemblePrediction(empty, empty, [], empty)
+        stack = np.stack([np.concatenate(d) for d in draws])
+        return EnsemblePrediction(stack.mean(0), stack.std(0), ids, np.concatenate(targets))
 
     def predict(
         self,
