@@ -25,6 +25,15 @@ def fingerprint(formula: str, spacegroup_number: int, n_primitive: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def may_match(key: tuple[str, int], formula: str, nsites: int) -> bool:
+    """Return True when a stored cell (reduced ``formula``, ``nsites`` sites) can match ``key``.
+
+    ``key`` is a candidate's ``(reduced formula, primitive-cell size)``: a match needs the same
+    formula and a stored cell that is a whole number of primitive cells.
+    """
+    return formula == key[0] and key[1] > 0 and nsites % key[1] == 0
+
+
 def dedup_matcher() -> StructureMatcher:
     """Return the StructureMatcher used for uniqueness and novelty."""
     from pymatgen.analysis.structure_matcher import StructureMatcher

@@ -22,7 +22,7 @@ def main() -> None:
 
 
 # Sub-command modules register themselves on ``main``.
-from crystaloop.cli import corpus, runtime, surrogate  # noqa: E402, F401
+from crystaloop.cli import corpus, generate, generator, runtime, surrogate  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

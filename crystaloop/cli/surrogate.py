@@ -58,7 +58,7 @@ def resolve_model_dir(name_or_dir: str) -> Path:
 
 @main.group()
 def train() -> None:
-    """Train models: the Crysformer surrogate."""
+    """Train models: the Crysformer surrogate and the crystal generators."""
 
 
 @train.command("surrogate")

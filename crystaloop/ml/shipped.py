@@ -1,4 +1,8 @@
-"""Pretrained models shipped inside the package (``crystaloop/models/<name>/``)."""
+"""Pretrained models shipped inside the package.
+
+Surrogates live in ``crystaloop/models/<name>/``; generators (bundles with ``csp/`` and
+``abinitio/`` sub-directories, or single generators) in ``crystaloop/models/generators/<name>/``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ def _root() -> Path:
 
 
 def shipped_model_names() -> list[str]:
-    """Return the names of the shipped models."""
+    """Return the names of the shipped surrogate models."""
     root = _root()
     if not root.is_dir():
         return []
@@ -19,6 +23,28 @@ def shipped_model_names() -> list[str]:
 
 
 def shipped_model_dir(name: str) -> Path | None:
-    """Return the directory of shipped model ``name``, or ``None``."""
+    """Return the directory of shipped surrogate model ``name``, or ``None``."""
     path = _root() / name
     return path if (path / "model.json").exists() else None
+
+
+def _is_generator(path: Path) -> bool:
+    return (path / "model.json").exists() or any(
+        (path / mode / "model.json").exists() for mode in ("csp", "abinitio")
+    )
+
+
+def shipped_generator_names() -> list[str]:
+    """Return the names of the shipped generators."""
+    root = _root() / "generators"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _is_generator(p))
+
+
+def shipped_generator_dir(name: str) -> Path | None:
+    """Return the directory of shipped generator ``name`` (a generator or a bundle), or ``None``."""
+    if not name or "/" in name or name.startswith("."):
+        return None
+    path = _root() / "generators" / name
+    return path if path.is_dir() and _is_generator(path) else None

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from crystaloop.chem.dedup import dedup_matcher, first_match
+from crystaloop.chem.dedup import dedup_matcher, first_match, may_match
 from crystaloop.schemas.corpus import CorpusEntry, SourceRef
 from crystaloop.stores.ingest.prepare import Prepared, PrepareOptions, prepare_record
 from crystaloop.stores.ingest.readers import RawRecord
@@ -183,6 +183,39 @@ class CorpusStore:
         yield from self.corpus.query(
             criteria, properties=properties, limit=limit, sort={"material_id": 1}
         )
+
+    def dedup_lookup(
+        self, keys: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[tuple[str, Structure]]]:
+        """Return the stored structures that may duplicate candidates with these dedup keys.
+
+        ``keys`` are ``(reduced formula, primitive-cell size)`` pairs (see
+        :mod:`crystaloop.chem.screens`); one indexed query on ``formula`` finds the entries,
+        and only cells that hold a whole number of primitive cells are kept.
+        """
+        from pymatgen.core import Structure
+
+        formulas = sorted({formula for formula, _ in keys})
+        by_formula: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(formulas), 500):
+            docs = self.corpus.query(
+                {"formula": {"$in": formulas[start : start + 500]}},
+                properties=["material_id", "formula", "nsites", "structure"],
+            )
+            for doc in docs:
+                by_formula.setdefault(doc["formula"], []).append(doc)
+        parsed: dict[str, Structure] = {}
+        out: dict[tuple[str, int], list[tuple[str, Structure]]] = {}
+        for key in keys:
+            group = []
+            for doc in by_formula.get(key[0], []):
+                if may_match(key, doc["formula"], doc["nsites"]):
+                    mid = doc["material_id"]
+                    if mid not in parsed:
+                        parsed[mid] = Structure.from_dict(doc["structure"])
+                    group.append((mid, parsed[mid]))
+            out[key] = group
+        return out
 
     def stats(self) -> dict[str, Any]:
         """Return counts by number of elements, element, space group and size."""

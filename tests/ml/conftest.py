@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import perovskite
+from helpers import nacl, perovskite
 
 from crystaloop.ml.crysformer.config import CrysformerConfig
 from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
@@ -29,3 +29,15 @@ def toy_data() -> InMemoryGraphs:
         y = np.nan if i % 4 == 0 else 2.0 - 0.5 * a
         items.append((f"p{i}", perovskite(a), np.array([0.5 * a, y], dtype=np.float32)))
     return InMemoryGraphs(list(build_samples(items, k=12, cutoff=8.0)), ["x", "y"])
+
+
+@pytest.fixture(scope="session")
+def crystals():
+    """Three small crystals as generator arrays (perovskite, NaCl, a strained NaCl)."""
+    from crystaloop.ml.generative.crystal import crystal_arrays
+
+    return [
+        crystal_arrays(perovskite(), spacegroup=221, eform=-1.0, source_id="p"),
+        crystal_arrays(nacl(), spacegroup=225, eform=-2.0, source_id="n"),
+        crystal_arrays(nacl(5.9), spacegroup=225, eform=-1.5, source_id="m"),
+    ]

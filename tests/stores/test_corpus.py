@@ -148,3 +148,14 @@ def test_parallel_ingest_matches_serial(tmp_path, corpus_store, workers):
     summary = corpus_store.ingest(records, _options(), workers=workers)
     assert summary.read == 4 and summary.rejected == 0
     assert summary.stored + summary.duplicates == 4
+
+
+def test_dedup_lookup_finds_same_formula_cells_of_whole_primitive_cells(tmp_path, corpus_store):
+    conventional = nacl()  # 8 sites: four primitive cells of 2
+    rows = [("p1", cif_of(perovskite()), 0.1), ("n1", cif_of(conventional), 0.2)]
+    _ingest(corpus_store, _write_csv(tmp_path / "x.csv", rows))
+    found = corpus_store.dedup_lookup([("SrTiO3", 5), ("NaCl", 2), ("NaCl", 3), ("KCl", 2)])
+    assert [mid for mid, _ in found[("SrTiO3", 5)]] == ["test:p1"]
+    assert [mid for mid, _ in found[("NaCl", 2)]] == ["test:n1"]
+    assert found[("NaCl", 2)][0][1].composition.reduced_formula == "NaCl"
+    assert found[("NaCl", 3)] == [] and found[("KCl", 2)] == []

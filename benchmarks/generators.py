@@ -1,0 +1,197 @@
+"""Generator quality and speed on each model's held-out split (DESIGN.md §5).
+
+For every generator bundle (the shipped ``perov5`` and ``carbon24`` by default) the script rebuilds
+the seed-0 hash split recorded in the model card from the data file, and reports:
+
+* CSP on the test split: match rate and RMSE at k = 1 and k = K
+  (``StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)``, both sides structurally valid);
+* ab initio: structural / compositional validity, uniqueness, novelty against the training
+  split and distribution distances, for N crystals drawn with the training p(N);
+* speed: structures per hour generated (batch B, S steps) and passing every screen (no corpus
+  dedup: the novelty above covers it), and the screens' time per stage.
+
+    python benchmarks/generators.py [--models perov5,carbon24] [--data ../shared/data]
+        [--k 20] [--n-test 100] [--n-abinitio 500] [--steps 100] [--batch-size 512]
+        [--device cpu] [--out benchmarks/results/generators.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from crystaloop.chem.metrics import csp_metrics, de_novo_metrics
+from crystaloop.chem.screens import ScreenConfig, screen_structures, screen_summary
+from crystaloop.ml.checkpoint import read_card
+from crystaloop.ml.data.split import split_of
+from crystaloop.ml.generative.checkpoint import load_generator
+from crystaloop.ml.generative.crystal import crystal_arrays, to_structure
+from crystaloop.ml.generative.samplers import SamplerOptions, sample_crystals
+from crystaloop.ml.shipped import shipped_generator_dir
+
+DATA_FILES = {"perov5": "perov_5/val.csv", "carbon24": "carbon_24/val.csv"}
+STEP_LR = {"perov5": 5e-7, "carbon24": 5e-6}  # DiffCSP's corrector step sizes per data set
+
+
+def hardware(device: str) -> dict:
+    """Describe the machine the numbers come from."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "device": device}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def read_split(path: Path, split: dict) -> dict[str, list]:
+    """Return the structures of ``path`` by split, as the training command split them."""
+    from pymatgen.core import Structure
+
+    csv.field_size_limit(sys.maxsize)
+    out: dict[str, list] = {"train": [], "val": [], "test": []}
+    with open(path, newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            part = split_of(
+                row["material_id"], split["val_fraction"], split["test_fraction"], split["seed"]
+            )
+            out[part].append((row["material_id"], Structure.from_str(row["cif"], fmt="cif")))
+    return out
+
+
+def timed_sample(model, counts, numbers, options, batch_size, device):
+    """Sample and return (crystals, seconds)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    crystals = sample_crystals(
+        model, counts, numbers, options=options, batch_size=batch_size, device=device
+    )
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return crystals, time.perf_counter() - t0
+
+
+def structures_of(crystals):
+    return [to_structure(c.lattice, c.frac, c.numbers) for c in crystals]
+
+
+def bench_csp(name, directory, splits, args) -> dict:
+    model = load_generator(directory, device=args.device)
+    test = splits["test"][: args.n_test]
+    arrays = [crystal_arrays(s, source_id=mid) for mid, s in test]
+    counts = [a.num_atoms for a in arrays for _ in range(args.k)]
+    numbers = [a.numbers.tolist() for a in arrays for _ in range(args.k)]
+    options = SamplerOptions(steps=args.steps, step_lr=STEP_LR.get(name, 1e-5))
+    torch.manual_seed(0)
+    crystals, seconds = timed_sample(model, counts, numbers, options, args.batch_size, args.device)
+    generated = structures_of(crystals)
+    per_ref = [generated[i * args.k : (i + 1) * args.k] for i in range(len(test))]
+    t0 = time.perf_counter()
+    metrics = csp_metrics(per_ref, [s for _, s in test], ks=sorted({1, args.k}))
+    return {
+        "test_structures": len(test),
+        "samples": len(generated),
+        "steps": model.config.timesteps if args.steps is None else args.steps,
+        "sampling_s": round(seconds, 2),
+        "structures_per_hour": round(len(generated) / seconds * 3600),
+        "metrics": metrics,
+        "metrics_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def bench_abinitio(name, directory, splits, args) -> dict:
+    model = load_generator(directory, device=args.device)
+    from crystaloop.ml.generative.num_atoms import TrainingNumAtoms
+
+    torch.manual_seed(0)
+    counts = TrainingNumAtoms(model.config.num_atoms_counts).sample(args.n_abinitio).tolist()
+    options = SamplerOptions(steps=args.steps, step_lr=STEP_LR.get(name, 1e-5))
+    crystals, seconds = timed_sample(model, counts, None, options, args.batch_size, args.device)
+    generated = structures_of(crystals)
+    timings: dict[str, float] = {}
+    verdicts = screen_structures(
+        generated, ScreenConfig(), processes=args.processes, timings=timings
+    )
+    summary = screen_summary(verdicts)
+    t0 = time.perf_counter()
+    metrics = de_novo_metrics(generated, [s for _, s in splits["train"]])
+    passed_rate = summary["passed"] / len(generated)
+    return {
+        "generated": len(generated),
+        "steps": model.config.timesteps if args.steps is None else args.steps,
+        "sampling_s": round(seconds, 2),
+        "structures_per_hour": round(len(generated) / seconds * 3600),
+        "passing_screens_per_hour": round(summary["passed"] / seconds * 3600),
+        "passing_screens_per_hour_incl_screening": round(
+            summary["passed"] / (seconds + timings.get("total", 0.0)) * 3600
+        ),
+        "screens": summary,
+        "screen_pass_rate": passed_rate,
+        "screen_timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "metrics": metrics,
+        "metrics_s": round(time.perf_counter() - t0, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="perov5,carbon24")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--n-test", type=int, default=100)
+    parser.add_argument("--n-abinitio", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=100, help="0: the model's T")
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/generators.json"))
+    args = parser.parse_args()
+    args.steps = args.steps or None
+    report = {"hardware": hardware(args.device), "args": {k: str(v) for k, v in vars(args).items()}}
+    for name in args.models.split(","):
+        bundle = Path(name) if Path(name).is_dir() else shipped_generator_dir(name)
+        if bundle is None:
+            raise SystemExit(f"no generator {name}")
+        card = read_card(bundle / "csp")
+        split = card["training"]["split"]
+        splits = read_split(args.data / DATA_FILES.get(bundle.name, ""), split)
+        result = {"sizes": {k: len(v) for k, v in splits.items()}}
+        result["csp"] = bench_csp(bundle.name, bundle / "csp", splits, args)
+        result["abinitio"] = bench_abinitio(bundle.name, bundle / "abinitio", splits, args)
+        report[bundle.name] = result
+        csp_m, ab = result["csp"]["metrics"], result["abinitio"]
+        print(f"\n{bundle.name} ({report['hardware']['cpu']}, {args.device})")
+        print(f"{'CSP':<28}{'match':>8}{'RMSE':>8}")
+        for key, m in csp_m.items():
+            rmse = "-" if m["rmse"] is None else f"{m['rmse']:.4f}"
+            print(f"  {key:<26}{100 * m['match_rate']:>7.1f}%{rmse:>8}")
+        m = ab["metrics"]
+        print(
+            f"ab initio: struct {100 * m['structural_validity']:.1f}%  comp "
+            f"{100 * m['compositional_validity']:.1f}%  unique {100 * m['uniqueness']:.1f}%  "
+            f"novel {100 * m['novelty']:.1f}%  pass screens {100 * ab['screen_pass_rate']:.1f}%"
+        )
+        print(
+            f"speed: CSP {result['csp']['structures_per_hour']:,}/h, ab initio "
+            f"{ab['structures_per_hour']:,}/h generated, {ab['passing_screens_per_hour']:,}/h "
+            f"passing screens ({ab['steps']} steps, batch {args.batch_size})"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2, default=float))
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

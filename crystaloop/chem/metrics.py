@@ -1,0 +1,285 @@
+"""Generative-model metrics of DESIGN.md §5.
+
+- **CSP**: for each reference, the first ``k`` samples generated for its composition are compared
+  with ``StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)``; a pair counts only when both
+  structures are structurally valid. The match rate is the fraction of references with a match;
+  the RMSE is the mean over matched references of the smallest ``get_rms_dist`` among their
+  matched samples (pymatgen normalises it by ``(V/N)^(1/3)``).
+- **Validity**: structural (:func:`~crystaloop.chem.validity.structure_problem`: distances ≥ 0.5 Å,
+  volume ≥ 0.1 Å³) and compositional (SMACT with the Pauling test).
+- **Uniqueness / novelty**: ``StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5)`` within the batch /
+  against a reference set, comparing only structures of equal reduced formula.
+- **Distribution distances**: Wasserstein distances of density, number of atoms and number of
+  elements; total variation distance of the site-weighted element frequencies.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from crystaloop.chem.composition import smact_valid
+from crystaloop.chem.dedup import dedup_matcher
+from crystaloop.chem.validity import structure_problem
+
+if TYPE_CHECKING:
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.core import Structure
+
+#: StructureMatcher tolerances of the CSP match rate (DESIGN.md §5).
+CSP_TOLERANCES = {"stol": 0.5, "angle_tol": 10.0, "ltol": 0.3}
+
+# No cap on the number of sites for the metrics: only distances and volume matter.
+_NO_SITE_CAP = 10**9
+
+
+def is_structurally_valid(structure: Structure) -> bool:
+    """Return True when ``structure`` passes the structural validity check (no site cap)."""
+    try:
+        return structure_problem(structure, max_sites=_NO_SITE_CAP) is None
+    except Exception:  # a structure the check cannot even read is not valid
+        return False
+
+
+def _is_compositionally_valid(structure: Structure) -> bool:
+    try:
+        return smact_valid(structure.composition)
+    except Exception:
+        return False
+
+
+def _fits(matcher: StructureMatcher, a: Structure, b: Structure) -> bool:
+    try:
+        return bool(matcher.fit(a, b))
+    except Exception:  # the matcher fails on some degenerate cells: treat as no match
+        return False
+
+
+def _fraction(flags: Sequence[bool]) -> float:
+    return float(sum(flags)) / len(flags) if flags else 0.0
+
+
+# --------------------------------------------------------------------------- CSP
+
+
+def csp_matcher() -> StructureMatcher:
+    """Return the StructureMatcher of the CSP match rate."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    return StructureMatcher(**CSP_TOLERANCES)
+
+
+def _rms_table(
+    samples: Sequence[Sequence[Structure]], references: Sequence[Structure], k: int
+) -> list[list[float | None]]:
+    """Return, per reference, the rms distance of each of its first ``k`` samples or ``None``.
+
+    ``None`` marks a sample that is invalid, does not match, or belongs to an invalid reference.
+    """
+    if len(samples) != len(references):
+        raise ValueError(f"{len(samples)} sample lists for {len(references)} references")
+    matcher = csp_matcher()
+    table: list[list[float | None]] = []
+    for reference, candidates in zip(references, samples, strict=True):
+        first = list(candidates)[:k]
+        row: list[float | None] = [None] * len(first)
+        if is_structurally_valid(reference):
+            for i, sample in enumerate(first):
+                if not is_structurally_valid(sample):
+                    continue
+                try:
+                    result = matcher.get_rms_dist(sample, reference)
+                except Exception:  # degenerate cells: no match
+                    result = None
+                if result is not None:
+                    row[i] = float(result[0])
+        table.append(row)
+    return table
+
+
+def _match_from_table(table: list[list[float | None]], k: int) -> dict[str, Any]:
+    best = []
+    for row in table:
+        matched = [rms for rms in row[:k] if rms is not None]
+        if matched:
+            best.append(min(matched))
+    n = len(table)
+    return {
+        "match_rate": len(best) / n if n else 0.0,
+        "rmse": float(np.mean(best)) if best else None,
+        "n": n,
+    }
+
+
+def csp_match(
+    samples: Sequence[Sequence[Structure]], references: Sequence[Structure], k: int
+) -> dict[str, Any]:
+    """Return the CSP match rate and RMSE of the first ``k`` samples of each reference.
+
+    Parameters
+    ----------
+    samples
+        ``samples[i]`` are the structures generated for the composition of ``references[i]``, in
+        the order they were generated.
+    references
+        The true structures.
+    k
+        Number of samples per reference that count.
+
+    Returns
+    -------
+    dict
+        ``match_rate`` (matched references / ``n``), ``rmse`` (mean over matched references of
+        the smallest normalised rms distance; ``None`` when none matched) and ``n`` (number of
+        references).
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    return _match_from_table(_rms_table(samples, references, k), k)
+
+
+def csp_metrics(
+    samples: Sequence[Sequence[Structure]],
+    references: Sequence[Structure],
+    ks: Sequence[int] = (1, 20),
+) -> dict[str, dict[str, Any]]:
+    """Return :func:`csp_match` for each ``k`` of ``ks`` as ``{"k1": ..., "k20": ...}``.
+
+    Only the ``k`` that every reference has samples for are reported; each pair is matched once.
+    """
+    available = min((len(s) for s in samples), default=0)
+    usable = sorted({k for k in ks if 1 <= k <= available})
+    if not usable:
+        return {}
+    table = _rms_table(samples, references, usable[-1])
+    return {f"k{k}": _match_from_table(table, k) for k in usable}
+
+
+# --------------------------------------------------------------------------- de novo
+
+
+def structural_validity(structures: Sequence[Structure]) -> float:
+    """Return the fraction of structurally valid structures (0 for an empty list)."""
+    return _fraction([is_structurally_valid(s) for s in structures])
+
+
+def compositional_validity(structures: Sequence[Structure]) -> float:
+    """Return the fraction of structures whose composition passes SMACT (0 for an empty list)."""
+    return _fraction([_is_compositionally_valid(s) for s in structures])
+
+
+def uniqueness(structures: Sequence[Structure]) -> float:
+    """Return the fraction of structures that match no earlier structure of the list.
+
+    Each structure is compared with the earlier unique structures of the same reduced formula
+    (the first of each set of duplicates stands for it). 0 for an empty list.
+    """
+    matcher = dedup_matcher()
+    kept: dict[str, list[Structure]] = {}
+    flags = []
+    for structure in structures:
+        group = kept.setdefault(structure.composition.reduced_formula, [])
+        unique = not any(_fits(matcher, structure, other) for other in group)
+        if unique:
+            group.append(structure)
+        flags.append(unique)
+    return _fraction(flags)
+
+
+def novelty(structures: Sequence[Structure], reference: Sequence[Structure]) -> float:
+    """Return the fraction of structures that match no structure of ``reference``.
+
+    Only reference structures of the same reduced formula are compared. 0 for an empty list.
+    """
+    matcher = dedup_matcher()
+    by_formula: dict[str, list[Structure]] = {}
+    for other in reference:
+        by_formula.setdefault(other.composition.reduced_formula, []).append(other)
+    return _fraction(
+        [
+            not any(
+                _fits(matcher, s, other)
+                for other in by_formula.get(s.composition.reduced_formula, ())
+            )
+            for s in structures
+        ]
+    )
+
+
+def _element_frequencies(structures: Sequence[Structure]) -> dict[str, float]:
+    counts: Counter[str] = Counter()
+    for structure in structures:
+        for element, amount in structure.composition.get_el_amt_dict().items():
+            counts[element] += amount
+    total = sum(counts.values())
+    return {el: c / total for el, c in counts.items()} if total else {}
+
+
+def distribution_distances(
+    generated: Sequence[Structure], reference: Sequence[Structure]
+) -> dict[str, float | None]:
+    """Return distances between the property distributions of two sets of structures.
+
+    Returns
+    -------
+    dict
+        ``wdist_density`` (Wasserstein distance of densities, g/cm³), ``wdist_num_atoms`` (of
+        numbers of sites), ``wdist_num_elements`` (of numbers of distinct elements) and
+        ``element_tvd`` (total variation distance of the element frequencies, each site counted
+        once). All ``None`` when either set is empty.
+    """
+    keys = ("wdist_density", "wdist_num_atoms", "wdist_num_elements", "element_tvd")
+    if not generated or not reference:
+        return dict.fromkeys(keys)
+    from scipy.stats import wasserstein_distance
+
+    def props(structures: Sequence[Structure]) -> tuple[list[float], list[int], list[int]]:
+        return (
+            [float(s.density) for s in structures],
+            [len(s) for s in structures],
+            [len(s.composition.elements) for s in structures],
+        )
+
+    gen, ref = props(generated), props(reference)
+    p, q = _element_frequencies(generated), _element_frequencies(reference)
+    tvd = 0.5 * sum(abs(p.get(el, 0.0) - q.get(el, 0.0)) for el in set(p) | set(q))
+    return {
+        "wdist_density": float(wasserstein_distance(gen[0], ref[0])),
+        "wdist_num_atoms": float(wasserstein_distance(gen[1], ref[1])),
+        "wdist_num_elements": float(wasserstein_distance(gen[2], ref[2])),
+        "element_tvd": float(tvd),
+    }
+
+
+def de_novo_metrics(
+    generated: Sequence[Structure], reference: Sequence[Structure]
+) -> dict[str, Any]:
+    """Return the de novo generation metrics of ``generated`` against the ``reference`` set.
+
+    Validity is over all generated structures; uniqueness, novelty and the distribution
+    distances are over the valid ones (structurally and compositionally), as CDVAE and DiffCSP
+    report them.
+
+    Returns
+    -------
+    dict
+        ``n``, ``structural_validity``, ``compositional_validity``, ``validity`` (both),
+        ``n_valid``, ``uniqueness``, ``novelty`` and the keys of :func:`distribution_distances`.
+    """
+    structural = [is_structurally_valid(s) for s in generated]
+    compositional = [_is_compositionally_valid(s) for s in generated]
+    both = [a and b for a, b in zip(structural, compositional, strict=True)]
+    valid = [s for s, ok in zip(generated, both, strict=True) if ok]
+    return {
+        "n": len(generated),
+        "structural_validity": _fraction(structural),
+        "compositional_validity": _fraction(compositional),
+        "validity": _fraction(both),
+        "n_valid": len(valid),
+        "uniqueness": uniqueness(valid),
+        "novelty": novelty(valid, reference),
+        **distribution_distances(valid, reference),
+    }

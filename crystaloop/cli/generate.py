@@ -1,0 +1,357 @@
+"""``crystaloop generate`` and ``crystaloop csp``: sample crystals from a generator."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crystaloop.cli import main
+from crystaloop.cli.common import echo_json, load_settings_or_fail
+from crystaloop.cli.generator_io import (
+    fail_on_records,
+    load_generator_or_fail,
+    read_crystals,
+    resolve_generator,
+    screen,
+    write_jsonl,
+)
+
+MAX_SAMPLES = 10_000_000
+
+
+def sampler_options(steps: int | None, guidance: float, step_lr: float | None) -> Any:
+    """Return the sampler options of the command-line flags."""
+    from crystaloop.ml.generative.samplers import SamplerOptions
+
+    lr = step_lr if step_lr is not None else 1e-5
+    return SamplerOptions(steps=steps, guidance=guidance, step_lr=lr)
+
+
+def parse_composition(formula: str, max_atoms: int) -> list[int]:
+    """Return the atomic numbers of ``formula`` (as written: ``Sr2Ti2O6`` is 10 atoms)."""
+    from pymatgen.core import Composition, Element
+
+    from crystaloop.ml.generative.crystal import NUM_TYPES
+
+    try:
+        composition = Composition(formula)
+        numbers = []
+        for element, amount in composition.items():
+            if not isinstance(element, Element):
+                raise ValueError(f"unknown element {element}")
+            if element.Z > NUM_TYPES:
+                raise ValueError(f"{element} (Z = {element.Z}) is beyond Z = {NUM_TYPES}")
+            if abs(amount - round(amount)) > 1e-6:
+                raise click.BadParameter(f"{formula}: non-integer amount of {element}")
+            numbers += [element.Z] * int(round(amount))
+    except click.BadParameter:
+        raise
+    except Exception as err:  # pymatgen raises ValueError/KeyError for unknown symbols
+        raise click.BadParameter(
+            f"{formula!r} is not a composition of known elements ({err})",
+            param_hint="--composition",
+        ) from err
+    if not numbers:
+        raise click.BadParameter(f"{formula!r} has no atoms", param_hint="--composition")
+    if len(numbers) > max_atoms:
+        raise click.BadParameter(
+            f"{formula} has {len(numbers)} atoms, more than the model's maximum {max_atoms}",
+            param_hint="--composition",
+        )
+    return numbers
+
+
+def _rows(
+    crystals: list[Any], source_ids: list[str | None], samples: list[int], model_name: str
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    from crystaloop.ml.generative.crystal import to_structure
+
+    rows, structures = [], []
+    for crystal, sid, k in zip(crystals, source_ids, samples, strict=True):
+        structure = to_structure(crystal.lattice, crystal.frac, crystal.numbers)
+        structures.append(structure)
+        rows.append(
+            {"source_id": sid, "sample": k, "model": model_name, "structure": structure.as_dict()}
+        )
+    return rows, structures
+
+
+def _attach_screens(
+    rows: list[dict[str, Any]], structures: list[Any], settings: Any, options: dict[str, Any]
+) -> dict[str, Any]:
+    from crystaloop.chem.screens import screen_summary
+
+    verdicts = screen(structures, settings, **options)
+    for row, verdict in zip(rows, verdicts, strict=True):
+        row["screen"] = verdict.as_dict()
+    return screen_summary(verdicts)
+
+
+screen_options = [
+    click.option("--screen", "do_screen", is_flag=True, help="Run the screens; record verdicts."),
+    click.option(
+        "--corpus/--no-corpus",
+        "use_corpus",
+        default=True,
+        show_default=True,
+        help="With --screen: drop duplicates of the corpus store.",
+    ),
+    click.option("--allow-p1", is_flag=True, help="With --screen: keep space group P1."),
+    click.option("--processes", default=1, show_default=True, help="Screen worker processes."),
+    click.option("--steps", type=click.IntRange(1, 10_000), help="Sampling steps."),
+    click.option("--step-lr", type=float, help="Diffusion corrector step size."),
+    click.option("--batch-size", default=512, show_default=True),
+    click.option("--seed", default=0, show_default=True),
+    click.option("--device", default=None, help="Torch device (default: settings)."),
+    click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
+]
+
+
+def with_screen_options(func):
+    """Add the sampling and screening options shared by ``generate`` and ``csp``."""
+    for option in reversed(screen_options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@click.option("--model", "model_name", required=True, help="Shipped generator name or directory.")
+@click.option("--n", "n", required=True, type=click.IntRange(1, MAX_SAMPLES), help="Structures.")
+@click.option("--composition", help="Generate this composition (CSP), e.g. SrTiO3 or Sr2Ti2O6.")
+@click.option("--spacegroup", type=int, help="Space-group condition (1-230; conditional models).")
+@click.option("--target-eform", type=float, help="Formation-energy condition, eV/atom.")
+@click.option("--guidance", default=1.0, show_default=True, help="Classifier-free guidance w.")
+@click.option(
+    "--num-atoms",
+    "num_atoms_strategy",
+    type=click.Choice(["training", "uniform", "hybrid"]),
+    default="training",
+    show_default=True,
+    help="Ab initio: draw N from the training p(N), uniformly, or p(N) until the valid rate drops.",
+)
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path))
+@with_screen_options
+def generate(
+    model_name: str,
+    n: int,
+    composition: str | None,
+    spacegroup: int | None,
+    target_eform: float | None,
+    guidance: float,
+    num_atoms_strategy: str,
+    out_path: Path,
+    do_screen: bool,
+    use_corpus: bool,
+    allow_p1: bool,
+    processes: int,
+    steps: int | None,
+    step_lr: float | None,
+    batch_size: int,
+    seed: int,
+    device: str | None,
+    as_json: bool,
+) -> None:
+    """Generate N crystals (ab initio, or of one composition) and write them as JSON lines.
+
+    Each line is {"source_id", "sample", "model", "structure"} (a pymatgen Structure dict;
+    source_id is the composition, or null ab initio), plus "screen" with --screen: whether the
+    candidate passed and, if not, the stage and the reason.
+    """
+    import torch
+
+    from crystaloop.ml.generative.num_atoms import num_atoms_sampler
+    from crystaloop.ml.generative.samplers import sample_crystals
+
+    if spacegroup is not None and not 1 <= spacegroup <= 230:
+        raise click.BadParameter(
+            f"{spacegroup} is not a space group (1-230)", param_hint="--spacegroup"
+        )
+    settings = load_settings_or_fail()
+    mode = "csp" if composition else "abinitio"
+    directory = resolve_generator(model_name, mode)
+    model = load_generator_or_fail(directory, "cpu")
+    cfg = model.config
+    if spacegroup is not None and not cfg.cond_spacegroup:
+        raise click.UsageError(
+            f"generator {model_name} was not trained with a space-group condition"
+        )
+    if target_eform is not None and not cfg.cond_eform:
+        raise click.UsageError(f"generator {model_name} was not trained with an eform condition")
+    numbers = parse_composition(composition, cfg.max_atoms) if composition else None
+    if numbers is not None and cfg.elements and set(numbers) - set(cfg.elements):
+        click.echo(
+            f"warning: {composition} has elements {model_name} never saw in training", err=True
+        )
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    options = sampler_options(steps, guidance, step_lr)
+    sizes = (
+        num_atoms_sampler(num_atoms_strategy, cfg.num_atoms_counts, cfg.max_atoms)
+        if numbers is None
+        else None
+    )
+    screen_opts = {"corpus": use_corpus, "processes": processes, "allow_p1": allow_p1}
+    rows: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {"total": 0, "passed": 0, "dropped": {}}
+    start = time.perf_counter()
+    sampling = 0.0
+    for first in range(0, n, batch_size):
+        count = min(batch_size, n - first)
+        t0 = time.perf_counter()
+        if numbers is not None:
+            counts = [len(numbers)] * count
+            chunk_numbers = [numbers] * count
+        else:
+            counts = sizes.sample(count, generator).tolist()
+            chunk_numbers = None
+        try:
+            crystals = sample_crystals(
+                model,
+                counts,
+                chunk_numbers,
+                options=options,
+                spacegroup=spacegroup,
+                eform=target_eform,
+                batch_size=batch_size,
+                device=device or settings.device,
+            )
+        except ValueError as err:
+            raise click.ClickException(str(err)) from err
+        sampling += time.perf_counter() - t0
+        chunk_rows, structures = _rows(
+            crystals, [composition] * count, list(range(first, first + count)), model_name
+        )
+        if do_screen:
+            part = _attach_screens(chunk_rows, structures, settings, screen_opts)
+            summary["total"] += part["total"]
+            summary["passed"] += part["passed"]
+            for stage, c in part["dropped"].items():
+                summary["dropped"][stage] = summary["dropped"].get(stage, 0) + c
+            if hasattr(sizes, "report"):
+                sizes.report(part["passed"] / max(part["total"], 1))
+        rows.extend(chunk_rows)
+    written = write_jsonl(out_path, rows)
+    report = {
+        "model": str(directory),
+        "generated": written,
+        "sampling_seconds": round(sampling, 2),
+        "seconds": round(time.perf_counter() - start, 2),
+        "structures_per_hour": round(written / max(sampling, 1e-9) * 3600),
+        "out": str(out_path),
+    }
+    if do_screen:
+        report["screens"] = summary
+    _report(report, as_json)
+
+
+def _report(report: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        echo_json(report)
+        return
+    line = (
+        f"{report['generated']} structures written to {report['out']} "
+        f"({report['sampling_seconds']} s sampling, {report['structures_per_hour']:,}/h)"
+    )
+    if "screens" in report:
+        s = report["screens"]
+        dropped = ", ".join(f"{k} {v}" for k, v in s["dropped"].items() if v)
+        line += f"; {s['passed']} passed the screens" + (
+            f" (dropped: {dropped})" if dropped else ""
+        )
+    click.echo(line)
+    if "metrics" in report:
+        echo_json(report["metrics"])
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--model", "model_name", required=True, help="Shipped generator name or directory.")
+@click.option("--samples", "k", default=1, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--metrics",
+    "with_metrics",
+    is_flag=True,
+    help="Score the samples against the input structures (CSP match rate and RMSE, k = 1 and K).",
+)
+@with_screen_options
+def csp(
+    path: Path,
+    model_name: str,
+    k: int,
+    out_path: Path,
+    with_metrics: bool,
+    do_screen: bool,
+    use_corpus: bool,
+    allow_p1: bool,
+    processes: int,
+    steps: int | None,
+    step_lr: float | None,
+    batch_size: int,
+    seed: int,
+    device: str | None,
+    as_json: bool,
+) -> None:
+    """Crystal structure prediction: K samples of the composition of every structure in PATH.
+
+    PATH is any format 'corpus ingest' reads; each sample has the same atoms as its record's
+    cell. Output lines are {"source_id", "sample", "model", "structure"} with source_id the
+    record's id (material_id when it has one), plus "screen" with --screen.
+    """
+    import torch
+
+    from crystaloop.ml.generative.samplers import sample_crystals
+
+    settings = load_settings_or_fail()
+    directory = resolve_generator(model_name, "csp")
+    model = load_generator_or_fail(directory, "cpu")
+    crystals, references, errors = read_crystals(path, settings)
+    too_big = [c for c in crystals if c.num_atoms > model.config.max_atoms]
+    errors += [
+        {
+            "source_id": c.source_id,
+            "reason": f"{c.num_atoms} atoms, more than the model's maximum "
+            f"{model.config.max_atoms}",
+        }
+        for c in too_big
+    ]
+    fail_on_records(errors, path)
+    torch.manual_seed(seed)
+    options = sampler_options(steps, 1.0, step_lr)
+    counts = [c.num_atoms for c in crystals for _ in range(k)]
+    numbers = [c.numbers.tolist() for c in crystals for _ in range(k)]
+    start = time.perf_counter()
+    try:
+        generated = sample_crystals(
+            model,
+            counts,
+            numbers,
+            options=options,
+            batch_size=batch_size,
+            device=device or settings.device,
+        )
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
+    sampling = time.perf_counter() - start
+    ids = [c.source_id for c in crystals for _ in range(k)]
+    rows, structures = _rows(generated, ids, [j for _ in crystals for j in range(k)], model_name)
+    report: dict[str, Any] = {"model": str(directory), "records": len(crystals)}
+    if do_screen:
+        screen_opts = {"corpus": use_corpus, "processes": processes, "allow_p1": allow_p1}
+        report["screens"] = _attach_screens(rows, structures, settings, screen_opts)
+    written = write_jsonl(out_path, rows)
+    report.update(
+        generated=written,
+        sampling_seconds=round(sampling, 2),
+        structures_per_hour=round(written / max(sampling, 1e-9) * 3600),
+        out=str(out_path),
+    )
+    if with_metrics:
+        from crystaloop.chem.metrics import csp_metrics
+
+        per_record = [structures[i * k : (i + 1) * k] for i in range(len(crystals))]
+        report["metrics"] = csp_metrics(per_record, references, ks=sorted({1, k}))
+    _report(report, as_json)

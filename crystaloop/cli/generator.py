@@ -1,0 +1,203 @@
+"""``crystaloop train generator``: train or fine-tune a diffusion / flow-matching generator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from crystaloop.cli.common import echo_json, load_settings_or_fail
+from crystaloop.cli.generator_io import (
+    fail_on_records,
+    load_generator_or_fail,
+    read_crystals,
+    resolve_generator,
+    split_crystals,
+)
+from crystaloop.cli.surrogate import train
+from crystaloop.cli.surrogate_data import SplitPlan
+
+
+@train.command("generator")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Structures, in any format 'corpus ingest' reads.",
+)
+@click.option(
+    "--kind", type=click.Choice(["diffusion", "flow"]), default="diffusion", show_default=True
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["csp", "abinitio"]),
+    default="csp",
+    show_default=True,
+    help="csp: generate L, F for given atoms; abinitio: draw N and generate the types too.",
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--epochs", default=200, show_default=True)
+@click.option("--minutes", type=float, help="Stop after this much training time (best kept).")
+@click.option("--batch-size", default=128, show_default=True)
+@click.option("--lr", default=1e-3, show_default=True)
+@click.option("--hidden", default=128, show_default=True, help="Denoiser width.")
+@click.option("--layers", default=4, show_default=True, help="Message-passing layers.")
+@click.option("--timesteps", default=1000, show_default=True, help="Diffusion steps T.")
+@click.option(
+    "--lambda-type",
+    type=float,
+    help="Type-loss weight (ab initio; default 20 for diffusion, 1 for flow).",
+)
+@click.option("--cond-spacegroup", is_flag=True, help="Condition on the space group (CFG).")
+@click.option(
+    "--cond-eform",
+    "eform_label",
+    help="Condition on this label (formation energy, eV/atom) with classifier-free guidance.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seeds the split and the training.")
+@click.option("--val-fraction", default=0.1, show_default=True)
+@click.option("--test-fraction", default=0.1, show_default=True)
+@click.option("--from", "base_model", help="Fine-tune this generator (name or directory).")
+@click.option(
+    "--replay",
+    "replay_path",
+    type=click.Path(path_type=Path),
+    help="With --from: old structures replayed beside the new ones.",
+)
+@click.option("--replay-fraction", default=1.0, show_default=True)
+@click.option("--device", default=None, help="Torch device (default: settings).")
+@click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
+def train_generator_command(
+    data_path: Path,
+    kind: str,
+    mode: str,
+    out_dir: Path,
+    epochs: int,
+    minutes: float | None,
+    batch_size: int,
+    lr: float,
+    hidden: int,
+    layers: int,
+    timesteps: int,
+    lambda_type: float | None,
+    cond_spacegroup: bool,
+    eform_label: str | None,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    base_model: str | None,
+    replay_path: Path | None,
+    replay_fraction: float,
+    device: str | None,
+    as_json: bool,
+) -> None:
+    """Train a crystal generator on the structures of PATH and write it to OUT.
+
+    Records go to train / validation / test by a seeded hash of their id (as for the
+    surrogate); the model with the best validation loss is kept. With --from MODEL the
+    generator continues training on the new structures (its configuration, sizes and
+    normalisation are kept; --replay OLD mixes old structures in so it does not forget them).
+    """
+    import torch
+
+    from crystaloop.ml.data.split import check_fractions
+    from crystaloop.ml.generative.checkpoint import save_generator
+    from crystaloop.ml.generative.config import GeneratorConfig
+    from crystaloop.ml.generative.model import build_model
+    from crystaloop.ml.generative.training import (
+        GeneratorTrainOptions,
+        data_statistics,
+        merge_statistics,
+        replay_mix,
+        train_generator,
+    )
+
+    settings = load_settings_or_fail()
+    try:
+        check_fractions(val_fraction, test_fraction)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    plan = SplitPlan(val_fraction, test_fraction, seed)
+    base = None
+    if base_model is not None:
+        base = load_generator_or_fail(resolve_generator(base_model, None), "cpu")
+        cond_spacegroup = base.config.cond_spacegroup
+        if base.config.cond_eform and eform_label is None:
+            raise click.UsageError("the base model is conditioned on eform: give --cond-eform")
+    elif replay_path is not None:
+        raise click.UsageError("--replay goes with --from")
+    crystals, _, errors = read_crystals(
+        data_path, settings, spacegroups=cond_spacegroup, eform_label=eform_label
+    )
+    fail_on_records(errors, data_path)
+    splits = split_crystals(crystals, plan)
+    if not splits["train"]:
+        raise click.ClickException(f"{data_path}: no records fell in the training split")
+    if base is None:
+        stats = data_statistics(splits["train"])
+        config = GeneratorConfig(
+            kind=kind,
+            mode=mode,
+            hidden=hidden,
+            layers=layers,
+            timesteps=timesteps,
+            lambda_type=lambda_type
+            if lambda_type is not None
+            else (20.0 if kind == "diffusion" else 1.0),
+            cond_spacegroup=cond_spacegroup,
+            cond_eform=eform_label is not None,
+            **stats,
+        )
+        model = build_model(config)
+    else:
+        model = base
+        too_big = [c for c in crystals if c.num_atoms > model.config.max_atoms]
+        if too_big:
+            raise click.ClickException(
+                f"record {too_big[0].source_id!r} has {too_big[0].num_atoms} atoms, more than "
+                f"the model's maximum {model.config.max_atoms}"
+            )
+        merge_statistics(model.config, splits["train"])
+    if replay_path is not None:
+        old, _, old_errors = read_crystals(
+            replay_path, settings, spacegroups=cond_spacegroup, eform_label=eform_label
+        )
+        fail_on_records(old_errors, replay_path)
+        old_splits = split_crystals(old, plan)
+        splits["train"] = replay_mix(splits["train"], old_splits["train"], replay_fraction, seed)
+        splits["val"] = replay_mix(splits["val"], old_splits["val"], replay_fraction, seed)
+    torch.manual_seed(seed)
+    options = GeneratorTrainOptions(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device or settings.device,
+        time_limit=minutes * 60 if minutes else None,
+        eval_every=1,
+    )
+    result = train_generator(
+        model, splits["train"], splits["val"], options, log=lambda line: click.echo(line, err=True)
+    )
+    training = {
+        "data": str(data_path),
+        "split": plan.as_dict(),
+        "sizes": {k: len(v) for k, v in splits.items()},
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "best_val_loss": result.best_val_loss,
+        "seconds": round(result.seconds, 1),
+        "fine_tuned_from": base_model,
+    }
+    card = save_generator(model.cpu(), out_dir, training=training)
+    (Path(out_dir) / "history.json").write_text(json.dumps(result.history, indent=1))
+    if as_json:
+        echo_json(card)
+    else:
+        click.echo(
+            f"{card['generator']} {card['mode']} generator ({card['parameters']:,} parameters) "
+            f"trained on {training['sizes']['train']} structures for {training['epochs_run']} "
+            f"epochs; best validation loss {result.best_val_loss:.4f}; written to {out_dir}"
+        )

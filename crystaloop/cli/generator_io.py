@@ -1,0 +1,142 @@
+"""Inputs and outputs of the generator commands: crystals from files, JSON lines out, screens."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crystaloop.cli.surrogate_data import SplitPlan, fail_on, iter_records
+
+
+def resolve_generator(name_or_dir: str, mode: str | None) -> Path:
+    """Return the generator directory of a shipped name or a directory, for ``mode``."""
+    from crystaloop.ml.checkpoint import CheckpointError
+    from crystaloop.ml.generative.checkpoint import resolve_generator_dir
+    from crystaloop.ml.shipped import shipped_generator_dir, shipped_generator_names
+
+    path = Path(name_or_dir).expanduser()
+    if not path.is_dir():
+        shipped = shipped_generator_dir(name_or_dir)
+        if shipped is None:
+            names = ", ".join(shipped_generator_names()) or "none"
+            raise click.ClickException(
+                f"unknown generator {name_or_dir!r}: not a model directory, and not a shipped "
+                f"generator ({names})"
+            )
+        path = shipped
+    try:
+        return resolve_generator_dir(path, mode)
+    except CheckpointError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def load_generator_or_fail(directory: Path, device: str) -> Any:
+    """Load a generator, or exit with the reason it cannot be loaded."""
+    from crystaloop.ml.checkpoint import CheckpointError
+    from crystaloop.ml.generative.checkpoint import load_generator
+
+    try:
+        return load_generator(directory, device=device)
+    except (CheckpointError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+
+
+def read_crystals(
+    path: Path,
+    settings: Any,
+    *,
+    spacegroups: bool = False,
+    eform_label: str | None = None,
+) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
+    """Read every record of ``path`` as generator data.
+
+    Returns
+    -------
+    tuple
+        ``(crystals, structures, errors)``: :class:`CrystalArrays` and the parsed structures of
+        the valid records (same order), and ``{"source_id", "reason"}`` of the invalid ones.
+    """
+    from crystaloop.chem.symmetry import symmetry_info
+    from crystaloop.ml.generative.crystal import crystal_arrays
+
+    crystals, structures, errors = [], [], []
+    for sid, structure, labels, reason in iter_records(path, settings):
+        if structure is None:
+            errors.append({"source_id": sid, "reason": reason})
+            continue
+        eform = math.nan
+        if eform_label is not None:
+            value = labels.get(eform_label)
+            value = getattr(value, "value", value)
+            try:
+                eform = float(value) if value is not None else math.nan
+            except (TypeError, ValueError):
+                errors.append({"source_id": sid, "reason": f"{eform_label} is not a number"})
+                continue
+        spacegroup = symmetry_info(structure).number if spacegroups else 0
+        crystals.append(crystal_arrays(structure, spacegroup, eform, source_id=sid))
+        structures.append(structure)
+    return crystals, structures, errors
+
+
+def split_crystals(crystals: list[Any], plan: SplitPlan) -> dict[str, list[Any]]:
+    """Return the crystals by split (``train``, ``val``, ``test``) of the seeded hash plan."""
+    out: dict[str, list[Any]] = {"train": [], "val": [], "test": []}
+    for crystal in crystals:
+        out[plan.of(crystal.source_id)].append(crystal)
+    return out
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write ``rows`` as JSON lines, atomically (an existing file is replaced only on success)."""
+    path = path.expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as tmp:
+        try:
+            for row in rows:
+                tmp.write(json.dumps(row, default=float) + "\n")
+                count += 1
+        except BaseException:
+            tmp.close()
+            os.unlink(tmp.name)
+            raise
+    os.replace(tmp.name, path)
+    return count
+
+
+def screen(
+    structures: list[Any],
+    settings: Any,
+    *,
+    corpus: bool,
+    processes: int,
+    allow_p1: bool,
+    timings: dict[str, float] | None = None,
+) -> list[Any]:
+    """Run the screens on ``structures``, against the corpus store when ``corpus``."""
+    from crystaloop.chem.screens import ScreenConfig, screen_structures
+
+    lookup = None
+    if corpus:
+        from crystaloop.cli.common import open_corpus
+
+        lookup = open_corpus(settings).dedup_lookup
+    config = ScreenConfig(max_sites=settings.max_sites, allow_p1=allow_p1)
+    return screen_structures(
+        structures, config, corpus_lookup=lookup, processes=processes, timings=timings
+    )
+
+
+def fail_on_records(errors: list[dict[str, Any]], path: Path) -> None:
+    """Exit naming the invalid records of ``path``, if any."""
+    fail_on(errors, str(path))

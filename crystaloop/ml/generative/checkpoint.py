@@ -1,0 +1,123 @@
+"""Generator checkpoints: ``model.pt`` (weights, ``weights_only`` loading) + ``model.json`` card.
+
+The same directory format as the surrogate's (:mod:`crystaloop.ml.checkpoint`): the card holds
+the kind, the configuration, metrics and the sha256 of the weights, checked on every load.
+A *bundle* is a directory whose sub-directories ``csp/`` and ``abinitio/`` are generators, so one
+name (``perov5``) serves both modes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crystaloop import __version__
+from crystaloop.ml.checkpoint import (
+    CARD,
+    MAX_CHECKPOINT_BYTES,
+    WEIGHTS,
+    CheckpointError,
+    read_card,
+    sha256_file,
+)
+from crystaloop.ml.generative.config import GeneratorConfig
+from crystaloop.ml.generative.model import GenerativeModel, build_model
+
+FORMAT = "crystaloop.generator/1"
+KIND = "generator"
+
+
+def save_generator(
+    model: GenerativeModel,
+    directory: str | os.PathLike[str],
+    name: str | None = None,
+    metrics: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``model.pt`` and ``model.json`` into ``directory``; return the card."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    with tempfile.NamedTemporaryFile(dir=out, delete=False) as tmp:
+        tmp.write(data)
+    os.chmod(tmp.name, 0o644)
+    os.replace(tmp.name, out / WEIGHTS)
+    card = {
+        "name": name or out.name,
+        "kind": KIND,
+        "format": FORMAT,
+        "generator": model.config.kind,
+        "mode": model.config.mode,
+        "config": model.config.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "metrics": json.loads(json.dumps(metrics or {}, default=float)),
+        "training": json.loads(json.dumps(training or {}, default=float)),
+        "created": datetime.now(UTC).isoformat(),
+        "crystaloop_version": __version__,
+    }
+    (out / CARD).write_text(json.dumps(card, indent=2))
+    return card
+
+
+def load_generator(directory: str | os.PathLike[str], device: str = "cpu") -> GenerativeModel:
+    """Load a generator directory, checking the weights' sha256 against its card."""
+    card = read_card(directory)
+    if card.get("kind") != KIND:
+        raise CheckpointError(f"{directory}: a {card.get('kind')!r} model, not a generator")
+    weights = Path(directory) / WEIGHTS
+    if not weights.exists():
+        raise CheckpointError(f"{directory}: {WEIGHTS} is missing")
+    if weights.stat().st_size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{weights}: larger than {MAX_CHECKPOINT_BYTES} bytes")
+    if sha256_file(weights) != card.get("sha256"):
+        raise CheckpointError(f"{weights}: sha256 does not match its card")
+    try:
+        payload = torch.load(weights, map_location=device, weights_only=True)
+    except Exception as err:  # corrupt file or disallowed type
+        raise CheckpointError(f"{weights}: cannot load ({type(err).__name__})") from err
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{weights}: unknown checkpoint format")
+    model = build_model(GeneratorConfig.from_dict(payload["config"]))
+    model.load_state_dict(payload["state"])
+    return model.to(device).eval()
+
+
+def resolve_generator_dir(path: str | os.PathLike[str], mode: str | None) -> Path:
+    """Return the generator directory for ``path`` (a generator or a bundle) and ``mode``.
+
+    Raises
+    ------
+    CheckpointError
+        When ``path`` holds no generator of ``mode``.
+    """
+    root = Path(path)
+    if (root / CARD).exists():
+        card = read_card(root)
+        if mode is not None and card.get("mode") != mode:
+            raise CheckpointError(f"{root}: a {card.get('mode')} generator, not {mode}")
+        return root
+    modes = [m for m in ("csp", "abinitio") if (root / m / CARD).exists()]
+    if not modes:
+        raise CheckpointError(f"{root}: no generator here (no {CARD})")
+    if mode is None:
+        return root / modes[0]
+    if mode not in modes:
+        raise CheckpointError(f"{root}: has no {mode} generator (it has {', '.join(modes)})")
+    return root / mode

@@ -1,0 +1,107 @@
+"""Configuration of a crystal generator (diffusion or flow matching; CSP or ab initio)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+KINDS = ("diffusion", "flow")
+MODES = ("csp", "abinitio")
+#: Largest space-group number; 0 is "no space-group condition".
+NUM_SPACEGROUPS = 230
+
+
+@dataclass
+class GeneratorConfig:
+    """Hyper-parameters and data statistics of a generator, saved with its checkpoint.
+
+    Attributes
+    ----------
+    kind
+        ``"diffusion"`` (DiffCSP/EquiCSP recipe) or ``"flow"`` (conditional flow matching).
+    mode
+        ``"csp"``: atom types are given and only ``L`` and ``F`` are generated (λ_A = 0);
+        ``"abinitio"``: the number of atoms is drawn and types are generated too.
+    hidden, layers, n_freq, time_dim
+        Denoiser width, number of message-passing layers, Fourier frequencies of fractional
+        differences, width of the time embedding.
+    timesteps, sigma_begin, sigma_end
+        Diffusion steps ``T`` and the exponential σ schedule of the coordinates.
+    lambda_lattice, lambda_coord, lambda_type
+        Loss weights; ``lambda_type`` is ignored in CSP mode.
+    max_atoms
+        Largest number of atoms per crystal the model accepts (from its training data unless set).
+    lattice_scale
+        Mean ``(V/N)^(1/3)`` of the training crystals, Å: lattices are learnt divided by
+        ``lattice_scale · N^(1/3)`` so that every size has the same scale.
+    num_atoms_counts
+        Histogram of atoms per crystal in the training data (index = N): the ``p(N)`` of ab
+        initio sampling.
+    elements
+        Atomic numbers seen in training; ab initio samples only these.
+    cond_spacegroup, cond_eform
+        Whether the model takes a space-group / formation-energy condition (classifier-free
+        guidance: each is dropped with probability ``p_uncond`` in training).
+    eform_mean, eform_std
+        Normalisation of the formation-energy condition (eV/atom).
+    """
+
+    kind: str = "diffusion"
+    mode: str = "csp"
+    hidden: int = 256
+    layers: int = 4
+    n_freq: int = 10
+    time_dim: int = 64
+    timesteps: int = 1000
+    sigma_begin: float = 0.005
+    sigma_end: float = 0.5
+    lambda_lattice: float = 1.0
+    lambda_coord: float = 1.0
+    lambda_type: float = 20.0
+    max_atoms: int = 20
+    lattice_scale: float = 2.5
+    num_atoms_counts: list[int] = field(default_factory=list)
+    elements: list[int] = field(default_factory=list)
+    cond_spacegroup: bool = False
+    cond_eform: bool = False
+    p_uncond: float = 0.1
+    eform_mean: float = 0.0
+    eform_std: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        for name in ("hidden", "layers", "n_freq", "time_dim", "timesteps", "max_atoms"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.time_dim % 2:
+            raise ValueError("time_dim must be even")
+        if not 0 < self.sigma_begin < self.sigma_end <= 1.0:
+            raise ValueError("need 0 < sigma_begin < sigma_end <= 1")
+        if not 0.0 <= self.p_uncond < 1.0:
+            raise ValueError("p_uncond must be in [0, 1)")
+
+    @property
+    def predicts_types(self) -> bool:
+        """True when atom types are generated (ab initio)."""
+        return self.mode == "abinitio"
+
+    @property
+    def conditional(self) -> bool:
+        """True when the model takes a space-group or formation-energy condition."""
+        return self.cond_spacegroup or self.cond_eform
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as plain JSON types."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        """Build a configuration, rejecting unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown generator configuration keys: {', '.join(unknown)}")
+        return cls(**data)

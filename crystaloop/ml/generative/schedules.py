@@ -1,0 +1,85 @@
+"""Noise schedules and the wrapped normal distribution on the torus.
+
+* Lattice and types: DDPM with the cosine schedule of Nichol & Dhariwal (2021), as in DiffCSP.
+* Fractional coordinates: a variance-exploding process on the 3-torus with an exponential
+  (geometric) schedule ``σ_t``; its transition kernel is the wrapped normal, whose score is the
+  training target (DiffCSP, Jiao et al. 2023).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+#: Images summed in the wrapped normal (|k| ≤ WRAP_IMAGES); ample for σ ≤ 1.
+WRAP_IMAGES = 10
+
+
+def cosine_alpha_bars(timesteps: int, s: float = 0.008) -> Tensor:
+    """Return ``ᾱ_t`` for ``t = 0 … T`` (``ᾱ_0 = 1``) of the cosine schedule, float64.
+
+    Betas are clipped at 0.999 as in Nichol & Dhariwal, so ``ᾱ_T`` stays positive.
+    """
+    t = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
+    f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    alpha_bar = f / f[0]
+    betas = (1 - alpha_bar[1:] / alpha_bar[:-1]).clamp(max=0.999)
+    return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(1 - betas, 0)])
+
+
+def exponential_sigmas(timesteps: int, sigma_begin: float, sigma_end: float) -> Tensor:
+    """Return ``σ_t`` for ``t = 0 … T``: ``σ_0 = 0``, then geometric ``σ_begin`` → ``σ_end``."""
+    sigmas = torch.exp(
+        torch.linspace(math.log(sigma_begin), math.log(sigma_end), timesteps, dtype=torch.float64)
+    )
+    return torch.cat([torch.zeros(1, dtype=torch.float64), sigmas])
+
+
+def wrap(x: Tensor) -> Tensor:
+    """Return ``x`` wrapped into [-0.5, 0.5) (minimum periodic image)."""
+    return x - torch.floor(x + 0.5)
+
+
+def wrapped_normal_score(x: Tensor, sigma: Tensor) -> Tensor:
+    """Return ``∇_x log p(x)`` of the wrapped normal of scale ``sigma`` on the unit circle.
+
+    ``p(x) ∝ Σ_k exp(-(x + k)² / 2σ²)``; computed with a log-sum-exp over images, so it is stable
+    for small ``σ``. ``x`` and ``sigma`` broadcast.
+    """
+    k = torch.arange(-WRAP_IMAGES, WRAP_IMAGES + 1, dtype=x.dtype, device=x.device)
+    shifted = x.unsqueeze(-1) + k
+    sigma = sigma.unsqueeze(-1)
+    weights = torch.softmax(-(shifted**2) / (2 * sigma**2), dim=-1)
+    return -(weights * shifted).sum(-1) / sigma.squeeze(-1) ** 2
+
+
+def wrapped_normal_score_norm(sigmas: Tensor, grid: int = 4001) -> Tensor:
+    """Return ``E[s(x)²]`` under the wrapped normal for every ``σ`` (0 for ``σ = 0``).
+
+    The coordinate loss divides its target by the square root of this, so every noise level
+    contributes equally (DiffCSP's ``sigma_norm``). Computed by quadrature on [-0.5, 0.5), so it is
+    deterministic.
+    """
+    x = torch.linspace(-0.5, 0.5, grid, dtype=torch.float64)[:-1]
+    out = torch.zeros_like(sigmas)
+    for i, sigma in enumerate(sigmas.tolist()):
+        if sigma <= 0:
+            continue
+        k = torch.arange(-WRAP_IMAGES, WRAP_IMAGES + 1, dtype=torch.float64)
+        density = torch.exp(-((x.unsqueeze(-1) + k) ** 2) / (2 * sigma**2)).sum(-1)
+        density = density / density.sum()
+        score = wrapped_normal_score(x, torch.tensor(sigma, dtype=torch.float64))
+        out[i] = (density * score**2).sum()
+    return out
+
+
+def timestep_embedding(t: Tensor, dim: int) -> Tensor:
+    """Return sinusoidal embeddings ``(B, dim)`` of times ``t`` in [0, 1]."""
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half
+    )
+    angles = 1000.0 * t.float().unsqueeze(-1) * freqs
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
