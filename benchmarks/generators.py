@@ -20,13 +20,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import torch
+from bench_common import hardware
 
 from crystaloop.chem.metrics import csp_metrics, de_novo_metrics
 from crystaloop.chem.screens import ScreenConfig, screen_structures, screen_summary
@@ -41,15 +40,9 @@ DATA_FILES = {"perov5": "perov_5/val.csv", "carbon24": "carbon_24/val.csv"}
 STEP_LR = {"perov5": 5e-7, "carbon24": 5e-6}  # DiffCSP's corrector step sizes per data set
 
 
-def hardware(device: str) -> dict:
-    """Describe the machine the numbers come from."""
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    info = {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "device": device}
+def device_info(device: str) -> dict:
+    """The machine (:func:`bench_common.hardware`), torch and the device, GPU named."""
+    info = {**hardware(), "torch": torch.__version__, "device": device}
     if device.startswith("cuda"):
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -159,7 +152,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/generators.json"))
     args = parser.parse_args()
     args.steps = args.steps or None
-    report = {"hardware": hardware(args.device), "args": {k: str(v) for k, v in vars(args).items()}}
+    report = {
+        "hardware": device_info(args.device),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     for name in args.models.split(","):
         bundle = Path(name) if Path(name).is_dir() else shipped_generator_dir(name)
         if bundle is None:
@@ -172,7 +168,7 @@ def main() -> None:
         result["abinitio"] = bench_abinitio(bundle.name, bundle / "abinitio", splits, args)
         report[bundle.name] = result
         csp_m, ab = result["csp"]["metrics"], result["abinitio"]
-        print(f"\n{bundle.name} ({report['hardware']['cpu']}, {args.device})")
+        print(f"\n{bundle.name} ({report['hardware']['cpu_model']}, {args.device})")
         print(f"{'CSP':<28}{'match':>8}{'RMSE':>8}")
         for key, m in csp_m.items():
             rmse = "-" if m["rmse"] is None else f"{m['rmse']:.4f}"

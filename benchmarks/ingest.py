@@ -28,6 +28,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from bench_common import ELEMENT_GROUPS
+
 from crystaloop.settings import load_settings
 from crystaloop.stores.corpus import CorpusStore
 from crystaloop.stores.factory import open_store
@@ -37,23 +39,7 @@ from crystaloop.stores.ingest.readers import RawRecord
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CHUNK = 1000
 # Relabelling cycles within groups of elements, so replicas stay chemically plausible-ish.
-CYCLES = [
-    ["Li", "Na", "K", "Rb", "Cs"],
-    ["Be", "Mg", "Ca", "Sr", "Ba"],
-    ["O", "S", "Se", "Te"],
-    ["F", "Cl", "Br", "I"],
-    ["N", "P", "As", "Sb"],
-    ["Ti", "Zr", "Hf"],
-    ["V", "Nb", "Ta"],
-    ["Cr", "Mo", "W"],
-    ["Fe", "Ru", "Os"],
-    ["Co", "Rh", "Ir"],
-    ["Ni", "Pd", "Pt"],
-    ["Cu", "Ag", "Au"],
-    ["Zn", "Cd", "Hg"],
-    ["B", "Al", "Ga", "In", "Tl"],
-    ["C", "Si", "Ge", "Sn", "Pb"],
-]
+CYCLES = ELEMENT_GROUPS
 
 
 def _base_records() -> list[tuple[str, RawRecord]]:

@@ -26,8 +26,6 @@ import argparse
 import csv
 import gzip
 import json
-import os
-import platform
 import sys
 import time
 import warnings
@@ -35,6 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from bench_common import ELEMENT_GROUPS, hardware
 
 import crystaloop
 from crystaloop.chem.dedup import may_match
@@ -53,23 +52,7 @@ KINDS = {
     "batch_copy": 0.10,
     "many_species": 0.03,
 }
-GROUPS = [
-    ["Li", "Na", "K", "Rb", "Cs"],
-    ["Be", "Mg", "Ca", "Sr", "Ba"],
-    ["O", "S", "Se", "Te"],
-    ["F", "Cl", "Br", "I"],
-    ["N", "P", "As", "Sb"],
-    ["Ti", "Zr", "Hf"],
-    ["V", "Nb", "Ta"],
-    ["Cr", "Mo", "W"],
-    ["Fe", "Ru", "Os"],
-    ["Co", "Rh", "Ir"],
-    ["Ni", "Pd", "Pt"],
-    ["Cu", "Ag", "Au"],
-    ["Zn", "Cd", "Hg"],
-    ["B", "Al", "Ga", "In", "Tl"],
-    ["C", "Si", "Ge", "Sn", "Pb"],
-]
+GROUPS = ELEMENT_GROUPS
 GROUP_OF = {el: group for group in GROUPS for el in group}
 ANY_ELEMENT = sorted(GROUP_OF)
 
@@ -202,24 +185,6 @@ def missed_corpus_duplicates(structures, kinds, sources, verdicts, corpus) -> di
             "passed_but_match_their_source": len(missed),
         }
     return out
-
-
-def hardware() -> dict[str, object]:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "processor": platform.processor(),
-        "cpu_model": model,
-        "cpus": os.cpu_count(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-    }
 
 
 def main() -> None:

@@ -47,6 +47,18 @@ def _json_safe(data: Any) -> Any:
     return json.loads(json.dumps(data, default=float, allow_nan=True))
 
 
+def write_weights(payload: dict[str, Any], directory: Path) -> bytes:
+    """Write ``torch.save(payload)`` to ``directory/model.pt`` atomically; return the bytes."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    with tempfile.NamedTemporaryFile(dir=directory, delete=False) as tmp:
+        tmp.write(data)
+    os.chmod(tmp.name, 0o644)  # shipped and shared checkpoints are read by other users
+    os.replace(tmp.name, directory / WEIGHTS)
+    return data
+
+
 def save_ensemble(
     ensemble: CrysformerEnsemble, directory: str | os.PathLike[str], name: str | None = None
 ) -> dict[str, Any]:
@@ -62,13 +74,7 @@ def save_ensemble(
         "scale": torch.as_tensor(np.asarray(ensemble.scale), dtype=torch.float64),
         "tolerance": float(ensemble.tolerance),
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    data = buffer.getvalue()
-    with tempfile.NamedTemporaryFile(dir=out, delete=False) as tmp:
-        tmp.write(data)
-    os.chmod(tmp.name, 0o644)  # shipped and shared checkpoints are read by other users
-    os.replace(tmp.name, out / WEIGHTS)
+    data = write_weights(payload, out)
     card = {
         "name": name or out.name,
         "kind": "crysformer",

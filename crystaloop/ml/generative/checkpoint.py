@@ -9,10 +9,8 @@ name (``perov5``) serves both modes.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from crystaloop.ml.checkpoint import (
     CheckpointError,
     read_card,
     sha256_file,
+    write_weights,
 )
 from crystaloop.ml.generative.config import GeneratorConfig
 from crystaloop.ml.generative.model import GenerativeModel, build_model
@@ -50,13 +49,7 @@ def save_generator(
         "config": model.config.to_dict(),
         "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    data = buffer.getvalue()
-    with tempfile.NamedTemporaryFile(dir=out, delete=False) as tmp:
-        tmp.write(data)
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, out / WEIGHTS)
+    data = write_weights(payload, out)
     card = {
         "name": name or out.name,
         "kind": KIND,

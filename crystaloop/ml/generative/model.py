@@ -119,6 +119,16 @@ class GenerativeModel(nn.Module):
         """Return the training loss (``"loss"``) and its per-field parts."""
         raise NotImplementedError
 
+    def weighted(self, lattice: Tensor, coord: Tensor, type_: Tensor | None) -> dict[str, Tensor]:
+        """Return ``{"loss": λ_L·lattice + λ_F·coord (+ λ_A·type), and the parts}``."""
+        cfg = self.config
+        parts = {"lattice": lattice, "coord": coord}
+        total = cfg.lambda_lattice * lattice + cfg.lambda_coord * coord
+        if type_ is not None:
+            parts["type"] = type_
+            total = total + cfg.lambda_type * type_
+        return {"loss": total, **parts}
+
 
 class CrystalDiffusion(GenerativeModel):
     """DiffCSP / EquiCSP joint diffusion of ``(L, F, A)``.
@@ -162,15 +172,12 @@ class CrystalDiffusion(GenerativeModel):
             spacegroup,
             eform,
         )
-        parts = {
-            "lattice": nn.functional.mse_loss(lattice_out, lattice_eps),
-            "coord": nn.functional.mse_loss(coord_out, coord_target),
-        }
-        total = cfg.lambda_lattice * parts["lattice"] + cfg.lambda_coord * parts["coord"]
-        if type_out is not None:
-            parts["type"] = nn.functional.mse_loss(type_out, type_eps)
-            total = total + cfg.lambda_type * parts["type"]
-        return {"loss": total, **parts}
+        type_loss = None if type_out is None else nn.functional.mse_loss(type_out, type_eps)
+        return self.weighted(
+            nn.functional.mse_loss(lattice_out, lattice_eps),
+            nn.functional.mse_loss(coord_out, coord_target),
+            type_loss,
+        )
 
 
 class CrystalFlow(GenerativeModel):
@@ -221,15 +228,10 @@ class CrystalFlow(GenerativeModel):
             spacegroup,
             eform,
         )
-        parts = {
-            "lattice": nn.functional.mse_loss(lattice_v, lattice_u),
-            "coord": periodic_mse(coord_v, coord_u),
-        }
-        total = cfg.lambda_lattice * parts["lattice"] + cfg.lambda_coord * parts["coord"]
-        if type_v is not None:
-            parts["type"] = nn.functional.mse_loss(type_v, type_u)
-            total = total + cfg.lambda_type * parts["type"]
-        return {"loss": total, **parts}
+        type_loss = None if type_v is None else nn.functional.mse_loss(type_v, type_u)
+        return self.weighted(
+            nn.functional.mse_loss(lattice_v, lattice_u), periodic_mse(coord_v, coord_u), type_loss
+        )
 
 
 def periodic_mse(prediction: Tensor, target: Tensor) -> Tensor:

@@ -127,6 +127,17 @@ class _Evaluator:
         return tuple(combined)  # type: ignore[return-value]
 
 
+def _priors(
+    model: GenerativeModel, num_atoms: Tensor, numbers: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Return prior samples ``(lattice, frac, types)``: normal, uniform, normal (or given)."""
+    device = num_atoms.device
+    b, n = num_atoms.shape[0], int(num_atoms.sum())
+    lattice = torch.randn(b, 3, 3, device=device)
+    frac = torch.rand(n, 3, device=device)
+    return lattice, frac, _initial_types(model, numbers, n, device)
+
+
 def _initial_types(model: GenerativeModel, numbers: Tensor | None, n: int, device) -> Tensor:
     if model.config.predicts_types:
         return torch.randn(n, NUM_TYPES, device=device)
@@ -156,14 +167,11 @@ def sample_diffusion(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Return ``(lattice Å (B,3,3), frac (N,3), numbers (N,))`` by predictor–corrector sampling."""
     cfg = model.config
-    device = num_atoms.device
-    b, n = num_atoms.shape[0], int(num_atoms.sum())
+    device, b = num_atoms.device, num_atoms.shape[0]
     evaluate = _Evaluator(model, num_atoms, spacegroup, eform, options)
     steps = min(options.steps or cfg.timesteps, cfg.timesteps)
     times = torch.linspace(cfg.timesteps, 1, steps).round().long().unique_consecutive().tolist()
-    lattice = torch.randn(b, 3, 3, device=device)
-    frac = torch.rand(n, 3, device=device)
-    types = _initial_types(model, numbers, n, device)
+    lattice, frac, types = _priors(model, num_atoms, numbers)
     atom = evaluate.batch
     for i, t_int in enumerate(times):
         s_int = times[i + 1] if i + 1 < len(times) else 0
@@ -193,13 +201,10 @@ def sample_flow(
     eform: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Return ``(lattice Å, frac, numbers)`` by Euler integration of the learnt velocity."""
-    device = num_atoms.device
-    b, n = num_atoms.shape[0], int(num_atoms.sum())
+    device, b = num_atoms.device, num_atoms.shape[0]
     evaluate = _Evaluator(model, num_atoms, spacegroup, eform, options)
     steps = options.steps or 50
-    lattice = torch.randn(b, 3, 3, device=device)
-    frac = torch.rand(n, 3, device=device)
-    types = _initial_types(model, numbers, n, device)
+    lattice, frac, types = _priors(model, num_atoms, numbers)
     dt = 1.0 / steps
     for i in range(steps):
         time = torch.full((b,), i * dt, device=device)
