@@ -7,8 +7,9 @@ the seed-0 hash split recorded in the model card from the data file, and reports
   (``StructureMatcher(stol=0.5, angle_tol=10, ltol=0.3)``, both sides structurally valid);
 * ab initio: structural / compositional validity, uniqueness, novelty against the training
   split and distribution distances, for N crystals drawn with the training p(N);
-* speed: structures per hour generated (batch B, S steps) and passing every screen (no corpus
-  dedup: the novelty above covers it), and the screens' time per stage.
+* speed: structures per hour generated (batch B, S steps; 1000, 100 and 50 steps for one batch)
+  and passing every screen (no corpus dedup: the novelty above covers it), and the screens'
+  time per stage.
 
     python benchmarks/generators.py [--models perov5,carbon24] [--data ../shared/data]
         [--k 20] [--n-test 100] [--n-abinitio 500] [--steps 100] [--batch-size 512]
@@ -138,6 +139,34 @@ def bench_abinitio(name, directory, splits, args) -> dict:
     }
 
 
+def bench_speed(directory, args) -> list[dict]:
+    """Structures per hour of ab initio sampling at several step counts (one batch each)."""
+    model = load_generator(directory, device=args.device)
+    from crystaloop.ml.generative.num_atoms import TrainingNumAtoms
+
+    rows = []
+    for steps in (1000, 100, 50):
+        torch.manual_seed(0)
+        counts = TrainingNumAtoms(model.config.num_atoms_counts).sample(args.batch_size).tolist()
+        options = SamplerOptions(steps=steps, bf16=args.bf16)
+        numbers = None
+        if not model.config.predicts_types:  # CSP: any atoms of the training elements will do
+            numbers = [
+                [model.config.elements[i % len(model.config.elements)] for i in range(n)]
+                for n in counts
+            ]
+        _, seconds = timed_sample(model, counts, numbers, options, args.batch_size, args.device)
+        rows.append(
+            {
+                "steps": steps,
+                "batch": args.batch_size,
+                "seconds": round(seconds, 2),
+                "structures_per_hour": round(args.batch_size / seconds * 3600),
+            }
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="perov5,carbon24")
@@ -149,6 +178,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (GPU)")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed table")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/generators.json"))
     args = parser.parse_args()
     args.steps = args.steps or None
@@ -160,19 +191,40 @@ def main() -> None:
         bundle = Path(name) if Path(name).is_dir() else shipped_generator_dir(name)
         if bundle is None:
             raise SystemExit(f"no generator {name}")
-        card = read_card(bundle / "csp")
+        modes = [m for m in ("csp", "abinitio") if (bundle / m / "model.json").exists()]
+        card = read_card(bundle / modes[0])
         split = card["training"]["split"]
-        splits = read_split(args.data / DATA_FILES.get(bundle.name, ""), split)
+        data_file = (
+            args.data / DATA_FILES[bundle.name]
+            if bundle.name in DATA_FILES
+            else Path(card["training"]["data"])
+        )
+        splits = read_split(data_file, split)
         result = {"sizes": {k: len(v) for k, v in splits.items()}}
-        result["csp"] = bench_csp(bundle.name, bundle / "csp", splits, args)
-        result["abinitio"] = bench_abinitio(bundle.name, bundle / "abinitio", splits, args)
+        result["speed"] = bench_speed(bundle / modes[-1], args)
+        print(
+            f"\n{bundle.name} {modes[-1]} sampling speed ({args.device}, batch {args.batch_size})"
+        )
+        for row in result["speed"]:
+            print(
+                f"  {row['steps']:>5} steps  {row['seconds']:>8.2f} s  "
+                f"{row['structures_per_hour']:>12,}/h"
+            )
         report[bundle.name] = result
-        csp_m, ab = result["csp"]["metrics"], result["abinitio"]
+        if args.speed_only:
+            continue
         print(f"\n{bundle.name} ({report['hardware']['cpu_model']}, {args.device})")
-        print(f"{'CSP':<28}{'match':>8}{'RMSE':>8}")
-        for key, m in csp_m.items():
-            rmse = "-" if m["rmse"] is None else f"{m['rmse']:.4f}"
-            print(f"  {key:<26}{100 * m['match_rate']:>7.1f}%{rmse:>8}")
+        if "csp" in modes:
+            result["csp"] = bench_csp(bundle.name, bundle / "csp", splits, args)
+            print(f"{'CSP':<28}{'match':>8}{'RMSE':>8}")
+            for key, m in result["csp"]["metrics"].items():
+                rmse = "-" if m["rmse"] is None else f"{m['rmse']:.4f}"
+                print(f"  {key:<26}{100 * m['match_rate']:>7.1f}%{rmse:>8}")
+            print(f"  CSP sampling {result['csp']['structures_per_hour']:,}/h")
+        if "abinitio" not in modes:
+            continue
+        result["abinitio"] = bench_abinitio(bundle.name, bundle / "abinitio", splits, args)
+        ab = result["abinitio"]
         m = ab["metrics"]
         print(
             f"ab initio: struct {100 * m['structural_validity']:.1f}%  comp "
@@ -180,8 +232,8 @@ def main() -> None:
             f"novel {100 * m['novelty']:.1f}%  pass screens {100 * ab['screen_pass_rate']:.1f}%"
         )
         print(
-            f"speed: CSP {result['csp']['structures_per_hour']:,}/h, ab initio "
-            f"{ab['structures_per_hour']:,}/h generated, {ab['passing_screens_per_hour']:,}/h "
+            f"speed: ab initio {ab['structures_per_hour']:,}/h generated, "
+            f"{ab['passing_screens_per_hour']:,}/h "
             f"passing screens ({ab['steps']} steps, batch {args.batch_size})"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,11 +11,13 @@ import click
 from crystaloop.cli import main
 from crystaloop.cli.common import echo_json, load_settings_or_fail
 from crystaloop.cli.generator_io import (
+    check_device,
     fail_on_records,
     load_generator_or_fail,
     read_crystals,
     resolve_generator,
     screen,
+    too_large,
     write_jsonl,
 )
 
@@ -100,10 +102,16 @@ screen_options = [
         help="With --screen: drop duplicates of the corpus store.",
     ),
     click.option("--allow-p1", is_flag=True, help="With --screen: keep space group P1."),
-    click.option("--processes", default=1, show_default=True, help="Screen worker processes."),
+    click.option(
+        "--processes",
+        default=1,
+        show_default=True,
+        type=click.IntRange(1, 256),
+        help="Screen worker processes.",
+    ),
     click.option("--steps", type=click.IntRange(1, 10_000), help="Sampling steps."),
     click.option("--step-lr", type=float, help="Diffusion corrector step size."),
-    click.option("--batch-size", default=512, show_default=True),
+    click.option("--batch-size", default=512, show_default=True, type=click.IntRange(1, 1_000_000)),
     click.option("--seed", default=0, show_default=True),
     click.option("--device", default=None, help="Torch device (default: settings)."),
     click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
@@ -194,46 +202,48 @@ def generate(
         else None
     )
     screen_opts = {"corpus": use_corpus, "processes": processes, "allow_p1": allow_p1}
-    rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {"total": 0, "passed": 0, "dropped": {}}
+    device = check_device(device or settings.device)
     start = time.perf_counter()
     sampling = 0.0
-    for first in range(0, n, batch_size):
-        count = min(batch_size, n - first)
-        t0 = time.perf_counter()
-        if numbers is not None:
-            counts = [len(numbers)] * count
-            chunk_numbers = [numbers] * count
-        else:
-            counts = sizes.sample(count, generator).tolist()
-            chunk_numbers = None
-        try:
-            crystals = sample_crystals(
-                model,
-                counts,
-                chunk_numbers,
-                options=options,
-                spacegroup=spacegroup,
-                eform=target_eform,
-                batch_size=batch_size,
-                device=device or settings.device,
+
+    def batches():  # rows are streamed to the output file one batch at a time
+        nonlocal sampling
+        for first in range(0, n, batch_size):
+            count = min(batch_size, n - first)
+            t0 = time.perf_counter()
+            if numbers is not None:
+                counts, chunk_numbers = [len(numbers)] * count, [numbers] * count
+            else:
+                counts, chunk_numbers = sizes.sample(count, generator).tolist(), None
+            try:
+                crystals = sample_crystals(
+                    model,
+                    counts,
+                    chunk_numbers,
+                    options=options,
+                    spacegroup=spacegroup,
+                    eform=target_eform,
+                    batch_size=batch_size,
+                    device=device,
+                )
+            except ValueError as err:
+                raise click.ClickException(str(err)) from err
+            sampling += time.perf_counter() - t0
+            chunk_rows, structures = _rows(
+                crystals, [composition] * count, list(range(first, first + count)), model_name
             )
-        except ValueError as err:
-            raise click.ClickException(str(err)) from err
-        sampling += time.perf_counter() - t0
-        chunk_rows, structures = _rows(
-            crystals, [composition] * count, list(range(first, first + count)), model_name
-        )
-        if do_screen:
-            part = _attach_screens(chunk_rows, structures, settings, screen_opts)
-            summary["total"] += part["total"]
-            summary["passed"] += part["passed"]
-            for stage, c in part["dropped"].items():
-                summary["dropped"][stage] = summary["dropped"].get(stage, 0) + c
-            if hasattr(sizes, "report"):
-                sizes.report(part["passed"] / max(part["total"], 1))
-        rows.extend(chunk_rows)
-    written = write_jsonl(out_path, rows)
+            if do_screen:
+                part = _attach_screens(chunk_rows, structures, settings, screen_opts)
+                summary["total"] += part["total"]
+                summary["passed"] += part["passed"]
+                for stage, c in part["dropped"].items():
+                    summary["dropped"][stage] = summary["dropped"].get(stage, 0) + c
+                if hasattr(sizes, "report"):
+                    sizes.report(part["passed"] / max(part["total"], 1))
+            yield from chunk_rows
+
+    written = write_jsonl(out_path, batches())
     report = {
         "model": str(directory),
         "generated": written,
@@ -297,9 +307,10 @@ def csp(
 ) -> None:
     """Crystal structure prediction: K samples of the composition of every structure in PATH.
 
-    PATH is any format 'corpus ingest' reads; each sample has the same atoms as its record's
-    cell. Output lines are {"source_id", "sample", "model", "structure"} with source_id the
-    record's id (material_id when it has one), plus "screen" with --screen.
+    PATH is any format 'corpus ingest' reads; each sample has the atoms of its record's
+    primitive cell (as DiffCSP generates them). Output lines are {"source_id", "sample",
+    "model", "structure"} with source_id the record's id (material_id when it has one), plus
+    "screen" with --screen.
     """
     import torch
 
@@ -309,16 +320,8 @@ def csp(
     directory = resolve_generator(model_name, "csp")
     model = load_generator_or_fail(directory, "cpu")
     crystals, references, errors = read_crystals(path, settings)
-    too_big = [c for c in crystals if c.num_atoms > model.config.max_atoms]
-    errors += [
-        {
-            "source_id": c.source_id,
-            "reason": f"{c.num_atoms} atoms, more than the model's maximum "
-            f"{model.config.max_atoms}",
-        }
-        for c in too_big
-    ]
-    fail_on_records(errors, path)
+    fail_on_records(errors + too_large(crystals, model.config.max_atoms), path)
+    device = check_device(device or settings.device)
     torch.manual_seed(seed)
     options = sampler_options(steps, 1.0, step_lr)
     counts = [c.num_atoms for c in crystals for _ in range(k)]
@@ -331,7 +334,7 @@ def csp(
             numbers,
             options=options,
             batch_size=batch_size,
-            device=device or settings.device,
+            device=device,
         )
     except ValueError as err:
         raise click.ClickException(str(err)) from err

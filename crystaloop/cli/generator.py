@@ -9,11 +9,13 @@ import click
 
 from crystaloop.cli.common import echo_json, load_settings_or_fail
 from crystaloop.cli.generator_io import (
+    check_device,
     fail_on_records,
     load_generator_or_fail,
     read_crystals,
     resolve_generator,
     split_crystals,
+    too_large,
 )
 from crystaloop.cli.surrogate import train
 from crystaloop.cli.surrogate_data import SplitPlan
@@ -33,18 +35,21 @@ from crystaloop.cli.surrogate_data import SplitPlan
 @click.option(
     "--mode",
     type=click.Choice(["csp", "abinitio"]),
-    default="csp",
-    show_default=True,
-    help="csp: generate L, F for given atoms; abinitio: draw N and generate the types too.",
+    help="csp (default): generate L, F for given atoms; abinitio: draw N and generate the types "
+    "too. With --from: which model of a bundle to fine-tune.",
 )
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--epochs", default=200, show_default=True)
+@click.option("--epochs", default=200, show_default=True, type=click.IntRange(1))
 @click.option("--minutes", type=float, help="Stop after this much training time (best kept).")
-@click.option("--batch-size", default=128, show_default=True)
-@click.option("--lr", default=1e-3, show_default=True)
-@click.option("--hidden", default=128, show_default=True, help="Denoiser width.")
-@click.option("--layers", default=4, show_default=True, help="Message-passing layers.")
-@click.option("--timesteps", default=1000, show_default=True, help="Diffusion steps T.")
+@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--hidden", default=128, show_default=True, type=click.IntRange(1), help="Width.")
+@click.option(
+    "--layers", default=4, show_default=True, type=click.IntRange(1), help="Message-passing layers."
+)
+@click.option(
+    "--timesteps", default=1000, show_default=True, type=click.IntRange(1), help="Diffusion T."
+)
 @click.option(
     "--lambda-type",
     type=float,
@@ -66,13 +71,13 @@ from crystaloop.cli.surrogate_data import SplitPlan
     type=click.Path(path_type=Path),
     help="With --from: old structures replayed beside the new ones.",
 )
-@click.option("--replay-fraction", default=1.0, show_default=True)
+@click.option("--replay-fraction", default=1.0, show_default=True, type=click.FloatRange(0))
 @click.option("--device", default=None, help="Torch device (default: settings).")
 @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
 def train_generator_command(
     data_path: Path,
     kind: str,
-    mode: str,
+    mode: str | None,
     out_dir: Path,
     epochs: int,
     minutes: float | None,
@@ -122,7 +127,7 @@ def train_generator_command(
     plan = SplitPlan(val_fraction, test_fraction, seed)
     base = None
     if base_model is not None:
-        base = load_generator_or_fail(resolve_generator(base_model, None), "cpu")
+        base = load_generator_or_fail(resolve_generator(base_model, mode), "cpu")
         cond_spacegroup = base.config.cond_spacegroup
         if base.config.cond_eform and eform_label is None:
             raise click.UsageError("the base model is conditioned on eform: give --cond-eform")
@@ -135,36 +140,36 @@ def train_generator_command(
     splits = split_crystals(crystals, plan)
     if not splits["train"]:
         raise click.ClickException(f"{data_path}: no records fell in the training split")
+    device = check_device(device or settings.device)
     if base is None:
         stats = data_statistics(splits["train"])
-        config = GeneratorConfig(
-            kind=kind,
-            mode=mode,
-            hidden=hidden,
-            layers=layers,
-            timesteps=timesteps,
-            lambda_type=lambda_type
-            if lambda_type is not None
-            else (20.0 if kind == "diffusion" else 1.0),
-            cond_spacegroup=cond_spacegroup,
-            cond_eform=eform_label is not None,
-            **stats,
-        )
+        stats["max_atoms"] = max(c.num_atoms for c in crystals)  # validation may hold larger ones
+        try:
+            config = GeneratorConfig(
+                kind=kind,
+                mode=mode or "csp",
+                hidden=hidden,
+                layers=layers,
+                timesteps=timesteps,
+                lambda_type=lambda_type
+                if lambda_type is not None
+                else (20.0 if kind == "diffusion" else 1.0),
+                cond_spacegroup=cond_spacegroup,
+                cond_eform=eform_label is not None,
+                **stats,
+            )
+        except ValueError as err:
+            raise click.BadParameter(str(err)) from err
         model = build_model(config)
     else:
         model = base
-        too_big = [c for c in crystals if c.num_atoms > model.config.max_atoms]
-        if too_big:
-            raise click.ClickException(
-                f"record {too_big[0].source_id!r} has {too_big[0].num_atoms} atoms, more than "
-                f"the model's maximum {model.config.max_atoms}"
-            )
+        fail_on_records(too_large(crystals, model.config.max_atoms), data_path)
         merge_statistics(model.config, splits["train"])
     if replay_path is not None:
         old, _, old_errors = read_crystals(
             replay_path, settings, spacegroups=cond_spacegroup, eform_label=eform_label
         )
-        fail_on_records(old_errors, replay_path)
+        fail_on_records(old_errors + too_large(old, model.config.max_atoms), replay_path)
         old_splits = split_crystals(old, plan)
         splits["train"] = replay_mix(splits["train"], old_splits["train"], replay_fraction, seed)
         splits["val"] = replay_mix(splits["val"], old_splits["val"], replay_fraction, seed)
@@ -174,7 +179,7 @@ def train_generator_command(
         batch_size=batch_size,
         lr=lr,
         seed=seed,
-        device=device or settings.device,
+        device=device,
         time_limit=minutes * 60 if minutes else None,
         eval_every=1,
     )

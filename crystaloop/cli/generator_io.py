@@ -37,6 +37,34 @@ def resolve_generator(name_or_dir: str, mode: str | None) -> Path:
         raise click.ClickException(str(err)) from err
 
 
+def check_device(device: str) -> str:
+    """Return ``device`` if torch can use it here, or exit saying why not."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as err:
+        raise click.BadParameter(
+            f"{device!r} is not a torch device", param_hint="--device"
+        ) from err
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise click.BadParameter(f"{device}: no CUDA device here", param_hint="--device")
+    return device
+
+
+def too_large(crystals: list[Any], max_atoms: int) -> list[dict[str, Any]]:
+    """Return record errors for crystals with more atoms than ``max_atoms``."""
+    return [
+        {
+            "source_id": c.source_id,
+            "reason": f"{c.num_atoms} atoms in its primitive cell, more than the model's "
+            f"maximum {max_atoms}",
+        }
+        for c in crystals
+        if c.num_atoms > max_atoms
+    ]
+
+
 def load_generator_or_fail(directory: Path, device: str) -> Any:
     """Load a generator, or exit with the reason it cannot be loaded."""
     from crystaloop.ml.checkpoint import CheckpointError
@@ -64,7 +92,7 @@ def read_crystals(
         the valid records (same order), and ``{"source_id", "reason"}`` of the invalid ones.
     """
     from crystaloop.chem.symmetry import symmetry_info
-    from crystaloop.ml.generative.crystal import crystal_arrays
+    from crystaloop.ml.generative.crystal import NUM_TYPES, crystal_arrays
 
     crystals, structures, errors = [], [], []
     for sid, structure, labels, reason in iter_records(path, settings):
@@ -80,6 +108,13 @@ def read_crystals(
             except (TypeError, ValueError):
                 errors.append({"source_id": sid, "reason": f"{eform_label} is not a number"})
                 continue
+        beyond = sorted({s.symbol for s in structure.species if s.Z > NUM_TYPES})
+        if beyond:
+            reason = (
+                f"element(s) {', '.join(beyond)} beyond Z = {NUM_TYPES}, which no generator takes"
+            )
+            errors.append({"source_id": sid, "reason": reason})
+            continue
         spacegroup = symmetry_info(structure).number if spacegroups else 0
         crystals.append(crystal_arrays(structure, spacegroup, eform, source_id=sid))
         structures.append(structure)

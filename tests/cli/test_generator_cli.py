@@ -212,6 +212,8 @@ def test_fine_tuning_from_a_generator_with_replay(workdir):
         (["--composition", "Sr9Ti9O27"], "45 atoms, more than the model's maximum 5"),
         (["--composition", "SrTiO3", "--spacegroup", 231], "231 is not a space group"),
         (["--composition", "SrTiO3", "--spacegroup", 0], "0 is not a space group"),
+        (["--batch-size", 0], "--batch-size"),
+        (["--device", "bogus"], "'bogus' is not a torch device"),
     ],
 )
 def test_bad_generation_requests_fail_clearly(workdir, args, message):
@@ -274,3 +276,31 @@ def test_csp_names_a_record_too_large_for_the_model(workdir):
     big = _write(workdir / "big2.csv", [triclinic])
     result = run("csp", big, "--model", workdir / "bundle", "--out", workdir / "b.jsonl")
     assert result.exit_code != 0 and "record 'm0'" in result.output and "8 atoms" in result.output
+
+
+def test_fine_tuning_a_bundle_takes_the_asked_mode(workdir):
+    new = _write(workdir / "new2.csv", [perovskite(4.0 + 0.01 * i) for i in range(12)])
+    out = workdir / "tuned_ab"
+    result = run(
+        "train",
+        "generator",
+        "--data",
+        new,
+        "--from",
+        workdir / "bundle",
+        "--mode",
+        "abinitio",
+        "--out",
+        out,
+        "--epochs",
+        1,
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "model.json").read_text())["mode"] == "abinitio"
+
+
+def test_bad_training_flags_fail_clearly(workdir):
+    result = run(
+        "train", "generator", "--data", workdir / "train.csv", "--out", workdir / "x", "--hidden", 0
+    )
+    assert result.exit_code == 2 and "--hidden" in result.output

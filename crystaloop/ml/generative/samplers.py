@@ -260,8 +260,13 @@ def sample_crystals(
         Where to run.
     """
     cfg = model.config
-    if numbers is not None and len(numbers) != len(num_atoms):
-        raise ValueError("numbers and num_atoms differ in length")
+    if numbers is not None and (
+        len(numbers) != len(num_atoms)
+        or any(len(z) != k for z, k in zip(numbers, num_atoms, strict=True))
+    ):
+        raise ValueError("numbers must hold num_atoms[i] atomic numbers for every crystal i")
+    if numbers is not None and any(not 1 <= z <= NUM_TYPES for zs in numbers for z in zs):
+        raise ValueError(f"atomic numbers must be between 1 and {NUM_TYPES}")
     too_big = [k for k in num_atoms if k > cfg.max_atoms or k < 1]
     if too_big:
         raise ValueError(

@@ -116,16 +116,14 @@ def validation_loss(
 ) -> float:
     """Return the mean loss over ``items`` with fixed noise (same seed every call)."""
     model.eval()
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
     total, count = 0.0, 0
-    try:
+    cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):  # CPU and CUDA generators restored afterwards
+        torch.manual_seed(seed)
         for batch in _batches(items, batch_size, None):
             n = batch.num_graphs
             total += float(model.loss(batch.to(device))["loss"]) * n
             count += n
-    finally:
-        torch.random.set_rng_state(state)
     return total / max(count, 1)
 
 
