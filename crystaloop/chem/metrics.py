@@ -23,6 +23,7 @@ import numpy as np
 
 from crystaloop.chem.composition import smact_valid
 from crystaloop.chem.dedup import dedup_matcher
+from crystaloop.chem.symmetry import symmetry_info
 from crystaloop.chem.validity import structure_problem
 
 if TYPE_CHECKING:
@@ -171,17 +172,27 @@ def compositional_validity(structures: Sequence[Structure]) -> float:
     return _fraction([_is_compositionally_valid(s) for s in structures])
 
 
+def _dedup_key(structure: Structure) -> tuple[str, int]:
+    """Reduced formula and spglib primitive-cell size: structures with other keys never match.
+
+    The same prefilter as the screens (:mod:`crystaloop.chem.screens`); without the size, a
+    single-element set such as Carbon-24 puts every pair through the matcher.
+    """
+    return structure.composition.reduced_formula, symmetry_info(structure).n_primitive
+
+
 def uniqueness(structures: Sequence[Structure]) -> float:
     """Return the fraction of structures that match no earlier structure of the list.
 
-    Each structure is compared with the earlier unique structures of the same reduced formula
-    (the first of each set of duplicates stands for it). 0 for an empty list.
+    Each structure is compared with the earlier unique structures of the same dedup key
+    (reduced formula and primitive-cell size; the first of each set of duplicates stands for
+    it). 0 for an empty list.
     """
     matcher = dedup_matcher()
-    kept: dict[str, list[Structure]] = {}
+    kept: dict[tuple[str, int], list[Structure]] = {}
     flags = []
     for structure in structures:
-        group = kept.setdefault(structure.composition.reduced_formula, [])
+        group = kept.setdefault(_dedup_key(structure), [])
         unique = not any(_fits(matcher, structure, other) for other in group)
         if unique:
             group.append(structure)
@@ -192,18 +203,16 @@ def uniqueness(structures: Sequence[Structure]) -> float:
 def novelty(structures: Sequence[Structure], reference: Sequence[Structure]) -> float:
     """Return the fraction of structures that match no structure of ``reference``.
 
-    Only reference structures of the same reduced formula are compared. 0 for an empty list.
+    Only reference structures of the same dedup key (reduced formula, primitive-cell size) are
+    compared. 0 for an empty list.
     """
     matcher = dedup_matcher()
-    by_formula: dict[str, list[Structure]] = {}
+    by_key: dict[tuple[str, int], list[Structure]] = {}
     for other in reference:
-        by_formula.setdefault(other.composition.reduced_formula, []).append(other)
+        by_key.setdefault(_dedup_key(other), []).append(other)
     return _fraction(
         [
-            not any(
-                _fits(matcher, s, other)
-                for other in by_formula.get(s.composition.reduced_formula, ())
-            )
+            not any(_fits(matcher, s, other) for other in by_key.get(_dedup_key(s), ()))
             for s in structures
         ]
     )
