@@ -68,3 +68,36 @@ def smact_problem(composition: Composition) -> str | None:
 def smact_valid(composition: Composition) -> bool:
     """Return True when ``composition`` passes the SMACT charge-neutrality test."""
     return smact_problem(composition) is None
+
+
+def atomic_numbers(formula: str, max_atoms: int, max_z: int = 100) -> list[int]:
+    """Return the atomic numbers of ``formula`` as written (``Sr2Ti2O6`` is 10 atoms).
+
+    Raises
+    ------
+    ValueError
+        For an unknown element, one beyond ``max_z``, a non-integer amount, no atoms, or more
+        than ``max_atoms`` atoms; the message says which.
+    """
+    from pymatgen.core import Composition, Element
+
+    try:
+        composition = Composition(formula)
+    except Exception as err:  # pymatgen raises ValueError/KeyError for unparsable symbols
+        raise ValueError(f"{formula!r} is not a composition of known elements ({err})") from err
+    numbers: list[int] = []
+    for element, amount in composition.items():
+        if not isinstance(element, Element):
+            raise ValueError(f"{formula!r} is not a composition of known elements ({element})")
+        if max_z < element.Z:
+            raise ValueError(f"{formula}: {element} (Z = {element.Z}) is beyond Z = {max_z}")
+        if abs(amount - round(amount)) > 1e-6:
+            raise ValueError(f"{formula}: non-integer amount of {element}")
+        numbers += [element.Z] * int(round(amount))
+    if not numbers:
+        raise ValueError(f"{formula!r} has no atoms")
+    if len(numbers) > max_atoms:
+        raise ValueError(
+            f"{formula} has {len(numbers)} atoms, more than the model's maximum {max_atoms}"
+        )
+    return numbers

@@ -11,7 +11,8 @@ The stages run in a fixed order and a candidate stops at the first one it fails;
    (:func:`~crystaloop.chem.composition.smact_problem`);
 4. ``spacegroup`` -- spglib finds more than P1 at ``symprec`` (skipped with ``allow_p1``);
 5. ``duplicate_in_batch`` -- no earlier candidate of the batch matches it;
-6. ``duplicate_of_corpus`` -- no corpus structure matches it.
+6. ``duplicate_of_corpus`` -- no known structure matches it (the corpus, and whatever else the
+   lookup adds, such as earlier candidates of a campaign).
 
 Both dedup stages compare only structures with the same *dedup key* (reduced formula and
 primitive-cell size at the corpus tolerance) with :func:`~crystaloop.chem.dedup.dedup_matcher`.
@@ -441,7 +442,7 @@ def screen_structures(
                 verdicts[index] = _drop(
                     verdicts[index],
                     "duplicate_of_corpus",
-                    f"{formula} matches corpus entry {material_id}",
+                    f"{formula} matches known structure {material_id}",
                     material_id,
                 )
             _add(timings, "duplicate_of_corpus", time.perf_counter() - t0)

@@ -33,37 +33,14 @@ def sampler_options(steps: int | None, guidance: float, step_lr: float | None) -
 
 
 def parse_composition(formula: str, max_atoms: int) -> list[int]:
-    """Return the atomic numbers of ``formula`` (as written: ``Sr2Ti2O6`` is 10 atoms)."""
-    from pymatgen.core import Composition, Element
-
+    """Return the atomic numbers of ``formula``, or exit saying what is wrong with it."""
+    from crystaloop.chem.composition import atomic_numbers
     from crystaloop.ml.generative.crystal import NUM_TYPES
 
     try:
-        composition = Composition(formula)
-        numbers = []
-        for element, amount in composition.items():
-            if not isinstance(element, Element):
-                raise ValueError(f"unknown element {element}")
-            if element.Z > NUM_TYPES:
-                raise ValueError(f"{element} (Z = {element.Z}) is beyond Z = {NUM_TYPES}")
-            if abs(amount - round(amount)) > 1e-6:
-                raise click.BadParameter(f"{formula}: non-integer amount of {element}")
-            numbers += [element.Z] * int(round(amount))
-    except click.BadParameter:
-        raise
-    except Exception as err:  # pymatgen raises ValueError/KeyError for unknown symbols
-        raise click.BadParameter(
-            f"{formula!r} is not a composition of known elements ({err})",
-            param_hint="--composition",
-        ) from err
-    if not numbers:
-        raise click.BadParameter(f"{formula!r} has no atoms", param_hint="--composition")
-    if len(numbers) > max_atoms:
-        raise click.BadParameter(
-            f"{formula} has {len(numbers)} atoms, more than the model's maximum {max_atoms}",
-            param_hint="--composition",
-        )
-    return numbers
+        return atomic_numbers(formula, max_atoms, NUM_TYPES)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--composition") from err
 
 
 def _rows(

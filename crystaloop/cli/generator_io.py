@@ -18,21 +18,10 @@ from crystaloop.cli.surrogate_data import SplitPlan, fail_on, iter_records
 def resolve_generator(name_or_dir: str, mode: str | None) -> Path:
     """Return the generator directory of a shipped name or a directory, for ``mode``."""
     from crystaloop.ml.checkpoint import CheckpointError
-    from crystaloop.ml.generative.checkpoint import resolve_generator_dir
-    from crystaloop.ml.shipped import shipped_generator_dir, shipped_generator_names
+    from crystaloop.ml.generative.checkpoint import find_generator
 
-    path = Path(name_or_dir).expanduser()
-    if not path.is_dir():
-        shipped = shipped_generator_dir(name_or_dir)
-        if shipped is None:
-            names = ", ".join(shipped_generator_names()) or "none"
-            raise click.ClickException(
-                f"unknown generator {name_or_dir!r}: not a model directory, and not a shipped "
-                f"generator ({names})"
-            )
-        path = shipped
     try:
-        return resolve_generator_dir(path, mode)
+        return find_generator(name_or_dir, mode)
     except CheckpointError as err:
         raise click.ClickException(str(err)) from err
 

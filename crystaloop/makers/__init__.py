@@ -1,4 +1,14 @@
-"""jobflow Makers for the loop's steps (generate, screen, score, select, DFT, label, train).
+"""jobflow Makers for the loop's steps, in atomate2 style.
 
-Empty until the campaign issue lands; see DESIGN.md section 2.
+A Maker is a dataclass with a ``name`` and its science as fields; ``make()`` is wrapped by
+:func:`~crystaloop.makers.jobs.crystaloop_job`, which fixes the output schema and the FireWorks
+worker category (from the settings). So far: :class:`GenerateMaker` and :class:`ScreenMaker`;
+score, select, DFT, label and training Makers come with the campaign issue.
 """
+
+from __future__ import annotations
+
+from crystaloop.makers.generate import GenerateMaker
+from crystaloop.makers.screen import ScreenMaker
+
+__all__ = ["GenerateMaker", "ScreenMaker"]

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from crystaloop.schemas.artifact import ArtifactRef
+from crystaloop.schemas.candidate import CandidateDoc, GenerateOutput, ScreenOutput
 from crystaloop.schemas.corpus import CorpusEntry, Property, Provenance, SourceRef
 
-__all__ = ["ArtifactRef", "CorpusEntry", "Property", "Provenance", "SourceRef"]
+__all__ = [
+    "ArtifactRef",
+    "CandidateDoc",
+    "CorpusEntry",
+    "GenerateOutput",
+    "Property",
+    "Provenance",
+    "ScreenOutput",
+    "SourceRef",
+]

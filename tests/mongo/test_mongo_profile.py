@@ -57,6 +57,9 @@ def test_corpus_ingest_is_idempotent_on_mongodb(mongo_settings, tmp_path):
     assert store.stats()["total"] == 2
     assert [d["material_id"] for d in store.query(elements=["O"])] == ["t:SrTiO3"]
     assert "password" not in store.corpus.name
+    found = store.dedup_lookup([("NaCl", 2), ("SrTiO3", 5), ("KCl", 2)])
+    assert [m for m, _ in found[("NaCl", 2)]] == ["t:NaCl"]
+    assert [m for m, _ in found[("SrTiO3", 5)]] == ["t:SrTiO3"] and found[("KCl", 2)] == []
 
 
 def test_gridfs_artifacts(mongo_settings):

@@ -114,3 +114,27 @@ def resolve_generator_dir(path: str | os.PathLike[str], mode: str | None) -> Pat
     if mode not in modes:
         raise CheckpointError(f"{root}: has no {mode} generator (it has {', '.join(modes)})")
     return root / mode
+
+
+def find_generator(name_or_dir: str | os.PathLike[str], mode: str | None) -> Path:
+    """Return the generator directory of a model directory or a shipped name, for ``mode``.
+
+    Raises
+    ------
+    CheckpointError
+        When ``name_or_dir`` is neither a generator directory nor a shipped generator, or has no
+        generator of ``mode``.
+    """
+    from crystaloop.ml.shipped import shipped_generator_dir, shipped_generator_names
+
+    path = Path(name_or_dir).expanduser()
+    if not path.is_dir():
+        shipped = shipped_generator_dir(str(name_or_dir))
+        if shipped is None:
+            names = ", ".join(shipped_generator_names()) or "none"
+            raise CheckpointError(
+                f"unknown generator {str(name_or_dir)!r}: not a model directory, and not a "
+                f"shipped generator ({names})"
+            )
+        path = shipped
+    return resolve_generator_dir(path, mode)

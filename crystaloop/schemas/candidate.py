@@ -1,0 +1,76 @@
+"""Documents of generated candidates and of the generate / screen job outputs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crystaloop.schemas.artifact import ArtifactRef
+
+#: Where a candidate stands in the loop.
+CandidateStatus = Literal["generated", "screened_out", "passed"]
+
+
+class CandidateDoc(BaseModel):
+    """One generated structure in the ``candidates`` store.
+
+    Attributes
+    ----------
+    candidate_id
+        ``<campaign>:<iteration>:<index>``; unique.
+    campaign, iteration, index
+        Where it was generated.
+    structure
+        ``pymatgen.core.Structure.as_dict()``.
+    formula, nsites
+        Reduced formula and number of sites.
+    generator
+        Name of the generator directory and the sha256 of its weights.
+    status
+        ``generated``, ``screened_out`` (with ``stage`` and ``reason``) or ``passed``.
+    spacegroup_number, fingerprint, dedup_key
+        From the screens, when they got that far (``dedup_key``: ``"<formula>|<n_primitive>"``).
+    duplicate_of
+        Candidate or corpus id it duplicates.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidate_id: str
+    campaign: str
+    iteration: int = Field(ge=0)
+    index: int = Field(ge=0)
+    structure: dict[str, Any]
+    formula: str
+    nsites: int
+    generator: str
+    status: CandidateStatus = "generated"
+    stage: str | None = None
+    reason: str | None = None
+    spacegroup_number: int | None = None
+    fingerprint: str | None = None
+    dedup_key: str | None = None
+    duplicate_of: str | None = None
+
+
+class GenerateOutput(BaseModel):
+    """Output of a generate job: the candidate batch is an artifact, never inline."""
+
+    campaign: str
+    iteration: int
+    batch: ArtifactRef
+    n: int
+    generator: str
+    sampling_seconds: float
+
+
+class ScreenOutput(BaseModel):
+    """Output of a screen job: the survivors (an artifact) and counts per screen."""
+
+    campaign: str
+    iteration: int
+    survivors: ArtifactRef
+    passed: int
+    total: int
+    dropped: dict[str, int]

@@ -1,0 +1,75 @@
+"""Candidate batches as artifacts (gzip JSON lines) and the ``candidates`` store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from crystaloop.chem.dedup import may_match
+from crystaloop.schemas import ArtifactRef, CandidateDoc
+
+if TYPE_CHECKING:
+    from maggma.core import Store
+    from pymatgen.core import Structure
+
+    from crystaloop.stores.artifacts import ArtifactStore
+
+BATCH_KIND = "candidates"
+
+
+def put_batch(store: ArtifactStore, rows: Iterable[dict[str, Any]]) -> ArtifactRef:
+    """Store ``{"candidate_id", "structure"}`` rows as one gzip JSON-lines artifact."""
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    return store.put(gzip.compress(text.encode(), mtime=0), kind=BATCH_KIND)
+
+
+def get_batch(store: ArtifactStore, ref: ArtifactRef | dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the rows of a candidate-batch artifact (sha256 checked by the store)."""
+    ref = ArtifactRef.model_validate(ref)
+    return [json.loads(line) for line in gzip.decompress(store.get(ref)).decode().splitlines()]
+
+
+class CandidateStore:
+    """The campaign's candidates: written once per screen, looked up for deduplication."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def upsert(self, docs: Iterable[CandidateDoc]) -> None:
+        """Write candidate documents (idempotent: keyed by ``candidate_id``)."""
+        rows = [d.model_dump(mode="json") for d in docs]
+        if rows:
+            self.store.update(rows, key="candidate_id")
+
+    def dedup_lookup(
+        self, campaign: str, before: int, keys: list[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[tuple[str, Structure]]]:
+        """Return passed candidates of earlier iterations that may duplicate these dedup keys."""
+        from pymatgen.core import Structure
+
+        formulas = sorted({f for f, _ in keys})
+        docs = list(
+            self.store.query(
+                {
+                    "campaign": campaign,
+                    "iteration": {"$lt": before},
+                    "status": "passed",
+                    "formula": {"$in": formulas},
+                },
+                properties=["candidate_id", "formula", "nsites", "structure"],
+            )
+        )
+        return {
+            key: [
+                (d["candidate_id"], Structure.from_dict(d["structure"]))
+                for d in docs
+                if may_match(key, d["formula"], d["nsites"])
+            ]
+            for key in keys
+        }
+
+    def count(self, criteria: dict[str, Any] | None = None) -> int:
+        """Return the number of candidates matching ``criteria``."""
+        return self.store.count(criteria or {})
