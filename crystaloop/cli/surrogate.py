@@ -41,19 +41,12 @@ def load_base(name_or_dir: str, names: list[str]) -> tuple[Any, str]:
 
 def resolve_model_dir(name_or_dir: str) -> Path:
     """Return the directory of a shipped model name or of a model directory."""
-    from crystaloop.ml.shipped import shipped_model_dir, shipped_model_names
+    from crystaloop.ml.checkpoint import CheckpointError, find_surrogate
 
-    path = Path(name_or_dir).expanduser()
-    if (path / "model.json").exists():
-        return path
-    shipped = shipped_model_dir(name_or_dir)
-    if shipped is not None:
-        return shipped
-    names = ", ".join(shipped_model_names()) or "none"
-    raise click.ClickException(
-        f"unknown model {name_or_dir!r}: not a directory with model.json, and not a shipped "
-        f"model ({names})"
-    )
+    try:
+        return find_surrogate(name_or_dir)
+    except CheckpointError as err:
+        raise click.ClickException(str(err)) from err
 
 
 @main.group()

@@ -132,3 +132,20 @@ def load_ensemble(directory: str | os.PathLike[str], device: str = "cpu") -> Cry
         tolerance=float(payload["tolerance"]),
         metrics=card.get("metrics", {}),
     )
+
+
+def find_surrogate(name_or_dir: str | os.PathLike[str]) -> Path:
+    """Return the directory of a surrogate model directory or a shipped surrogate name."""
+    from crystaloop.ml.shipped import shipped_model_dir, shipped_model_names
+
+    path = Path(name_or_dir).expanduser()
+    if (path / CARD).exists():
+        return path
+    shipped = shipped_model_dir(str(name_or_dir))
+    if shipped is not None:
+        return shipped
+    names = ", ".join(shipped_model_names()) or "none"
+    raise CheckpointError(
+        f"unknown model {str(name_or_dir)!r}: not a directory with {CARD}, and not a shipped "
+        f"model ({names})"
+    )

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from crystaloop.schemas.artifact import ArtifactRef
-from crystaloop.schemas.candidate import CandidateDoc, GenerateOutput, ScreenOutput
+from crystaloop.schemas.candidate import (
+    CandidateDoc,
+    GenerateOutput,
+    ScoreOutput,
+    ScreenOutput,
+)
 from crystaloop.schemas.corpus import CorpusEntry, Property, Provenance, SourceRef
 
 __all__ = [
@@ -13,6 +18,7 @@ __all__ = [
     "GenerateOutput",
     "Property",
     "Provenance",
+    "ScoreOutput",
     "ScreenOutput",
     "SourceRef",
 ]

@@ -33,6 +33,8 @@ class CandidateDoc(BaseModel):
         From the screens, when they got that far (``dedup_key``: ``"<formula>|<n_primitive>"``).
     duplicate_of
         Candidate or corpus id it duplicates.
+    surrogate, scores
+        The surrogate that scored it and ``{target: {"mean", "std", "confidence"}}``.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -52,6 +54,8 @@ class CandidateDoc(BaseModel):
     fingerprint: str | None = None
     dedup_key: str | None = None
     duplicate_of: str | None = None
+    surrogate: str | None = None
+    scores: dict[str, dict[str, float]] | None = None
 
 
 class GenerateOutput(BaseModel):
@@ -74,3 +78,14 @@ class ScreenOutput(BaseModel):
     passed: int
     total: int
     dropped: dict[str, int]
+
+
+class ScoreOutput(BaseModel):
+    """Output of a score job: how many survivors were scored, by which surrogate."""
+
+    campaign: str
+    iteration: int
+    survivors: ArtifactRef
+    surrogate: str
+    scored: int
+    unscorable: list[str]

@@ -70,6 +70,15 @@ class CandidateStore:
             for key in keys
         }
 
+    def set_scores(self, surrogate: str, scores: dict[str, dict[str, dict[str, float]]]) -> None:
+        """Record the surrogate's ``{target: {mean, std, confidence}}`` of each candidate id."""
+        coll = self.store._collection
+        for candidate_id, values in scores.items():
+            coll.update_one(
+                {"candidate_id": candidate_id},
+                {"$set": {"surrogate": surrogate, "scores": values}},
+            )
+
     def count(self, criteria: dict[str, Any] | None = None) -> int:
         """Return the number of candidates matching ``criteria``."""
         return self.store.count(criteria or {})

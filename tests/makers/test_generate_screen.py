@@ -97,3 +97,23 @@ def test_generate_and_screen_through_fireworks(settings, monkeypatch):
     store = job_store(settings)
     store.connect()
     assert store.get_output(screen.uuid)["total"] == 6
+
+
+def test_survivors_are_scored_by_the_surrogate_with_uncertainty(settings):
+    from crystaloop.makers import ScoreMaker
+
+    flow, _, screen = _iteration(0)
+    score = ScoreMaker(model="perov5").make(screen.output)
+    flow = Flow([flow, score])
+    responses = run_locally(flow, store=job_store(settings), ensure_success=True)
+    screened = responses[screen.uuid][1].output
+    output = responses[score.uuid][1].output
+    assert output.scored + len(output.unscorable) == screened.passed
+    assert output.scored > 0
+    assert output.surrogate.startswith("perov5@")
+    scored = list(open_store(settings, "candidates").query({"scores": {"$ne": None}}))
+    assert len(scored) == output.scored
+    for doc in scored:
+        assert set(doc["scores"]) == {"heat_ref", "dir_gap", "ind_gap"}
+        heat = doc["scores"]["heat_ref"]
+        assert heat["std"] > 0 and 0 <= heat["confidence"] <= 1
