@@ -12,14 +12,14 @@ from crystaloop.cli import main
 from crystaloop.cli.common import echo_json, load_settings_or_fail
 from crystaloop.cli.generator_io import (
     check_device,
-    fail_on_records,
     load_generator_or_fail,
+    make_screener,
     read_crystals,
     resolve_generator,
-    screen,
     too_large,
     write_jsonl,
 )
+from crystaloop.cli.surrogate_data import fail_on
 
 MAX_SAMPLES = 10_000_000
 
@@ -59,11 +59,11 @@ def _rows(
 
 
 def _attach_screens(
-    rows: list[dict[str, Any]], structures: list[Any], settings: Any, options: dict[str, Any]
+    rows: list[dict[str, Any]], structures: list[Any], screener: Any
 ) -> dict[str, Any]:
     from crystaloop.chem.screens import screen_summary
 
-    verdicts = screen(structures, settings, **options)
+    verdicts = screener(structures)
     for row, verdict in zip(rows, verdicts, strict=True):
         row["screen"] = verdict.as_dict()
     return screen_summary(verdicts)
@@ -178,7 +178,11 @@ def generate(
         if numbers is None
         else None
     )
-    screen_opts = {"corpus": use_corpus, "processes": processes, "allow_p1": allow_p1}
+    screener = (
+        make_screener(settings, corpus=use_corpus, processes=processes, allow_p1=allow_p1)
+        if do_screen
+        else None
+    )
     summary: dict[str, Any] = {"total": 0, "passed": 0, "dropped": {}}
     device = check_device(device or settings.device)
     start = time.perf_counter()
@@ -211,7 +215,7 @@ def generate(
                 crystals, [composition] * count, list(range(first, first + count)), model_name
             )
             if do_screen:
-                part = _attach_screens(chunk_rows, structures, settings, screen_opts)
+                part = _attach_screens(chunk_rows, structures, screener)
                 summary["total"] += part["total"]
                 summary["passed"] += part["passed"]
                 for stage, c in part["dropped"].items():
@@ -297,7 +301,7 @@ def csp(
     directory = resolve_generator(model_name, "csp")
     model = load_generator_or_fail(directory, "cpu")
     crystals, references, errors = read_crystals(path, settings)
-    fail_on_records(errors + too_large(crystals, model.config.max_atoms), path)
+    fail_on(errors + too_large(crystals, model.config.max_atoms), str(path))
     device = check_device(device or settings.device)
     torch.manual_seed(seed)
     options = sampler_options(steps, 1.0, step_lr)
@@ -320,8 +324,10 @@ def csp(
     rows, structures = _rows(generated, ids, [j for _ in crystals for j in range(k)], model_name)
     report: dict[str, Any] = {"model": str(directory), "records": len(crystals)}
     if do_screen:
-        screen_opts = {"corpus": use_corpus, "processes": processes, "allow_p1": allow_p1}
-        report["screens"] = _attach_screens(rows, structures, settings, screen_opts)
+        screener = make_screener(
+            settings, corpus=use_corpus, processes=processes, allow_p1=allow_p1
+        )
+        report["screens"] = _attach_screens(rows, structures, screener)
     written = write_jsonl(out_path, rows)
     report.update(
         generated=written,

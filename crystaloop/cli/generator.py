@@ -10,7 +10,6 @@ import click
 from crystaloop.cli.common import echo_json, load_settings_or_fail
 from crystaloop.cli.generator_io import (
     check_device,
-    fail_on_records,
     load_generator_or_fail,
     read_crystals,
     resolve_generator,
@@ -18,7 +17,7 @@ from crystaloop.cli.generator_io import (
     too_large,
 )
 from crystaloop.cli.surrogate import train
-from crystaloop.cli.surrogate_data import SplitPlan
+from crystaloop.cli.surrogate_data import SplitPlan, fail_on
 
 
 @train.command("generator")
@@ -136,7 +135,7 @@ def train_generator_command(
     crystals, _, errors = read_crystals(
         data_path, settings, spacegroups=cond_spacegroup, eform_label=eform_label
     )
-    fail_on_records(errors, data_path)
+    fail_on(errors, str(data_path))
     splits = split_crystals(crystals, plan)
     if not splits["train"]:
         raise click.ClickException(f"{data_path}: no records fell in the training split")
@@ -163,13 +162,13 @@ def train_generator_command(
         model = build_model(config)
     else:
         model = base
-        fail_on_records(too_large(crystals, model.config.max_atoms), data_path)
+        fail_on(too_large(crystals, model.config.max_atoms), str(data_path))
         merge_statistics(model.config, splits["train"])
     if replay_path is not None:
         old, _, old_errors = read_crystals(
             replay_path, settings, spacegroups=cond_spacegroup, eform_label=eform_label
         )
-        fail_on_records(old_errors + too_large(old, model.config.max_atoms), replay_path)
+        fail_on(old_errors + too_large(old, model.config.max_atoms), str(replay_path))
         old_splits = split_crystals(old, plan)
         splits["train"] = replay_mix(splits["train"], old_splits["train"], replay_fraction, seed)
         splits["val"] = replay_mix(splits["val"], old_splits["val"], replay_fraction, seed)

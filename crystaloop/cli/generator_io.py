@@ -6,13 +6,13 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from crystaloop.cli.surrogate_data import SplitPlan, fail_on, iter_records
+from crystaloop.cli.surrogate_data import SplitPlan, iter_records
 
 
 def resolve_generator(name_or_dir: str, mode: str | None) -> Path:
@@ -138,16 +138,10 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     return count
 
 
-def screen(
-    structures: list[Any],
-    settings: Any,
-    *,
-    corpus: bool,
-    processes: int,
-    allow_p1: bool,
-    timings: dict[str, float] | None = None,
-) -> list[Any]:
-    """Run the screens on ``structures``, against the corpus store when ``corpus``."""
+def make_screener(
+    settings: Any, *, corpus: bool, processes: int, allow_p1: bool
+) -> Callable[[list[Any]], list[Any]]:
+    """Return a function that screens a list of structures (the corpus store opened once)."""
     from crystaloop.chem.screens import ScreenConfig, screen_structures
 
     lookup = None
@@ -156,11 +150,8 @@ def screen(
 
         lookup = open_corpus(settings).dedup_lookup
     config = ScreenConfig(max_sites=settings.max_sites, allow_p1=allow_p1)
-    return screen_structures(
-        structures, config, corpus_lookup=lookup, processes=processes, timings=timings
-    )
 
+    def screener(structures: list[Any]) -> list[Any]:
+        return screen_structures(structures, config, corpus_lookup=lookup, processes=processes)
 
-def fail_on_records(errors: list[dict[str, Any]], path: Path) -> None:
-    """Exit naming the invalid records of ``path``, if any."""
-    fail_on(errors, str(path))
+    return screener

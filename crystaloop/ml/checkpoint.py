@@ -103,8 +103,14 @@ def read_card(directory: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not valid JSON") from err
 
 
-def load_ensemble(directory: str | os.PathLike[str], device: str = "cpu") -> CrysformerEnsemble:
-    """Load a model directory, checking the weights' sha256 against its card."""
+def read_checkpoint(
+    directory: str | os.PathLike[str], fmt: str, device: str = "cpu"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return ``(card, payload)`` of a model directory whose weights are of format ``fmt``.
+
+    The weights must exist, be at most :data:`MAX_CHECKPOINT_BYTES`, match the card's sha256
+    and load with ``torch.load(weights_only=True)``: nothing is ever unpickled.
+    """
     card = read_card(directory)
     weights = Path(directory) / WEIGHTS
     if not weights.exists():
@@ -118,8 +124,14 @@ def load_ensemble(directory: str | os.PathLike[str], device: str = "cpu") -> Cry
         payload = torch.load(weights, map_location=device, weights_only=True)
     except Exception as err:  # corrupt file or disallowed type
         raise CheckpointError(f"{weights}: cannot load ({type(err).__name__})") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
         raise CheckpointError(f"{weights}: unknown checkpoint format")
+    return card, payload
+
+
+def load_ensemble(directory: str | os.PathLike[str], device: str = "cpu") -> CrysformerEnsemble:
+    """Load a model directory, checking the weights' sha256 against its card."""
+    card, payload = read_checkpoint(directory, FORMAT, device)
     config = CrysformerConfig.from_dict(payload["config"])
     members = []
     for state in payload["members"]:

@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from crystaloop.chem.dedup import may_match
 from crystaloop.schemas import ArtifactRef, CandidateDoc
+from crystaloop.stores.corpus import group_by_dedup_key
 
 if TYPE_CHECKING:
     from maggma.core import Store
@@ -47,28 +47,16 @@ class CandidateStore:
         self, campaign: str, before: int, keys: list[tuple[str, int]]
     ) -> dict[tuple[str, int], list[tuple[str, Structure]]]:
         """Return passed candidates of earlier iterations that may duplicate these dedup keys."""
-        from pymatgen.core import Structure
-
-        formulas = sorted({f for f, _ in keys})
-        docs = list(
-            self.store.query(
-                {
-                    "campaign": campaign,
-                    "iteration": {"$lt": before},
-                    "status": "passed",
-                    "formula": {"$in": formulas},
-                },
-                properties=["candidate_id", "formula", "nsites", "structure"],
-            )
+        docs = self.store.query(
+            {
+                "campaign": campaign,
+                "iteration": {"$lt": before},
+                "status": "passed",
+                "formula": {"$in": sorted({f for f, _ in keys})},
+            },
+            properties=["candidate_id", "formula", "nsites", "structure"],
         )
-        return {
-            key: [
-                (d["candidate_id"], Structure.from_dict(d["structure"]))
-                for d in docs
-                if may_match(key, d["formula"], d["nsites"])
-            ]
-            for key in keys
-        }
+        return group_by_dedup_key(docs, keys, "candidate_id")
 
     def set_scores(self, surrogate: str, scores: dict[str, dict[str, dict[str, float]]]) -> None:
         """Record the surrogate's ``{target: {mean, std, confidence}}`` of each candidate id."""

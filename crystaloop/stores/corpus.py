@@ -86,6 +86,33 @@ class _FingerprintCache:
         return group
 
 
+def group_by_dedup_key(
+    docs: Iterable[dict[str, Any]], keys: list[tuple[str, int]], id_field: str
+) -> dict[tuple[str, int], list[tuple[str, Structure]]]:
+    """Return, for each dedup key, the ``(id, structure)`` of the documents that may match it.
+
+    ``docs`` hold ``formula``, ``nsites``, ``structure`` and ``id_field``; each structure is
+    parsed once, however many keys it may match.
+    """
+    from pymatgen.core import Structure
+
+    by_formula: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
+        by_formula.setdefault(doc["formula"], []).append(doc)
+    parsed: dict[str, Structure] = {}
+    out: dict[tuple[str, int], list[tuple[str, Structure]]] = {}
+    for key in keys:
+        group = []
+        for doc in by_formula.get(key[0], []):
+            if may_match(key, doc["formula"], doc["nsites"]):
+                doc_id = doc[id_field]
+                if doc_id not in parsed:
+                    parsed[doc_id] = Structure.from_dict(doc["structure"])
+                group.append((doc_id, parsed[doc_id]))
+        out[key] = group
+    return out
+
+
 class CorpusStore:
     """The corpus collection and its alias collection.
 
@@ -193,29 +220,14 @@ class CorpusStore:
         :mod:`crystaloop.chem.screens`); one indexed query on ``formula`` finds the entries,
         and only cells that hold a whole number of primitive cells are kept.
         """
-        from pymatgen.core import Structure
-
         formulas = sorted({formula for formula, _ in keys})
-        by_formula: dict[str, list[dict[str, Any]]] = {}
+        docs = []
         for start in range(0, len(formulas), 500):
-            docs = self.corpus.query(
+            docs += self.corpus.query(
                 {"formula": {"$in": formulas[start : start + 500]}},
                 properties=["material_id", "formula", "nsites", "structure"],
             )
-            for doc in docs:
-                by_formula.setdefault(doc["formula"], []).append(doc)
-        parsed: dict[str, Structure] = {}
-        out: dict[tuple[str, int], list[tuple[str, Structure]]] = {}
-        for key in keys:
-            group = []
-            for doc in by_formula.get(key[0], []):
-                if may_match(key, doc["formula"], doc["nsites"]):
-                    mid = doc["material_id"]
-                    if mid not in parsed:
-                        parsed[mid] = Structure.from_dict(doc["structure"])
-                    group.append((mid, parsed[mid]))
-            out[key] = group
-        return out
+        return group_by_dedup_key(docs, keys, "material_id")
 
     def stats(self) -> dict[str, Any]:
         """Return counts by number of elements, element, space group and size."""

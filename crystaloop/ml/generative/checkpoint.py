@@ -15,16 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from crystaloop import __version__
 from crystaloop.ml.checkpoint import (
     CARD,
-    MAX_CHECKPOINT_BYTES,
-    WEIGHTS,
     CheckpointError,
     read_card,
-    sha256_file,
+    read_checkpoint,
     write_weights,
 )
 from crystaloop.ml.generative.config import GeneratorConfig
@@ -74,19 +70,7 @@ def load_generator(directory: str | os.PathLike[str], device: str = "cpu") -> Ge
     card = read_card(directory)
     if card.get("kind") != KIND:
         raise CheckpointError(f"{directory}: a {card.get('kind')!r} model, not a generator")
-    weights = Path(directory) / WEIGHTS
-    if not weights.exists():
-        raise CheckpointError(f"{directory}: {WEIGHTS} is missing")
-    if weights.stat().st_size > MAX_CHECKPOINT_BYTES:
-        raise CheckpointError(f"{weights}: larger than {MAX_CHECKPOINT_BYTES} bytes")
-    if sha256_file(weights) != card.get("sha256"):
-        raise CheckpointError(f"{weights}: sha256 does not match its card")
-    try:
-        payload = torch.load(weights, map_location=device, weights_only=True)
-    except Exception as err:  # corrupt file or disallowed type
-        raise CheckpointError(f"{weights}: cannot load ({type(err).__name__})") from err
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{weights}: unknown checkpoint format")
+    _, payload = read_checkpoint(directory, FORMAT, device)
     model = build_model(GeneratorConfig.from_dict(payload["config"]))
     model.load_state_dict(payload["state"])
     return model.to(device).eval()

@@ -106,6 +106,16 @@ class GenerativeModel(nn.Module):
             emb = emb + self.conditions(spacegroup, eform)
         return self.denoiser(types, frac, lattice, emb, batch, edges)
 
+    def training_network(
+        self, batch: CrystalBatch, types: Tensor, frac: Tensor, lattice: Tensor, time: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Evaluate the network on a corrupted training batch, conditions dropped at random."""
+        spacegroup, eform = drop_conditions(batch, self.config.p_uncond)
+        edges = dense_edges(batch.num_atoms)
+        return self.network(
+            types, frac, lattice, time, batch.num_atoms, batch.batch, edges, spacegroup, eform
+        )
+
     def check_batch(self, batch: CrystalBatch) -> None:
         """Raise ``ValueError`` for crystals the model cannot take."""
         largest = int(batch.num_atoms.max()) if batch.num_graphs else 0
@@ -160,17 +170,8 @@ class CrystalDiffusion(GenerativeModel):
             types_t, type_eps = self.type_field.corrupt(types0, t[batch.batch])
         else:
             types_t, type_eps = types0, None
-        spacegroup, eform = drop_conditions(batch, cfg.p_uncond)
-        lattice_out, coord_out, type_out = self.network(
-            types_t,
-            frac_t,
-            lattice_t,
-            t.float() / cfg.timesteps,
-            batch.num_atoms,
-            batch.batch,
-            dense_edges(batch.num_atoms),
-            spacegroup,
-            eform,
+        lattice_out, coord_out, type_out = self.training_network(
+            batch, types_t, frac_t, lattice_t, t.float() / cfg.timesteps
         )
         type_loss = None if type_out is None else nn.functional.mse_loss(type_out, type_eps)
         return self.weighted(
@@ -216,18 +217,7 @@ class CrystalFlow(GenerativeModel):
             )
         else:
             types_t, type_u = types1, None
-        spacegroup, eform = drop_conditions(batch, cfg.p_uncond)
-        lattice_v, coord_v, type_v = self.network(
-            types_t,
-            frac_t,
-            lattice_t,
-            t,
-            batch.num_atoms,
-            batch.batch,
-            dense_edges(batch.num_atoms),
-            spacegroup,
-            eform,
-        )
+        lattice_v, coord_v, type_v = self.training_network(batch, types_t, frac_t, lattice_t, t)
         type_loss = None if type_v is None else nn.functional.mse_loss(type_v, type_u)
         return self.weighted(
             nn.functional.mse_loss(lattice_v, lattice_u), periodic_mse(coord_v, coord_u), type_loss

@@ -272,6 +272,8 @@ def sample_crystals(
         raise ValueError(
             f"cannot generate a crystal of {too_big[0]} atoms: the model takes 1 to {cfg.max_atoms}"
         )
+    if numbers is None and not cfg.predicts_types:
+        raise ValueError("a CSP model needs the atomic numbers of the crystals to generate")
     if spacegroup is not None and not cfg.cond_spacegroup:
         raise ValueError("this model was not trained with a space-group condition")
     if eform is not None and not cfg.cond_eform:
@@ -283,9 +285,7 @@ def sample_crystals(
             num_atoms[start : start + batch_size], dtype=torch.long, device=device
         )
         chunk_numbers = None
-        if not cfg.predicts_types:
-            if numbers is None:
-                raise ValueError("a CSP model needs the atomic numbers of the crystals to generate")
+        if numbers is not None and not cfg.predicts_types:
             flat = [z for zs in numbers[start : start + batch_size] for z in zs]
             chunk_numbers = torch.tensor(flat, dtype=torch.long, device=device)
         b = counts.shape[0]
