@@ -22,7 +22,14 @@ def main() -> None:
 
 
 # Sub-command modules register themselves on ``main``.
-from crystaloop.cli import corpus, generate, generator, runtime, surrogate  # noqa: E402, F401
+from crystaloop.cli import (  # noqa: E402, F401
+    campaign,
+    corpus,
+    generate,
+    generator,
+    runtime,
+    surrogate,
+)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

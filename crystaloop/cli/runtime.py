@@ -1,16 +1,14 @@
-"""Set-up and running: ``init``, ``run``, ``worker`` and FireWorks' ``lpad`` / ``rlaunch``."""
+"""Set-up and workers: ``init``, ``worker`` and FireWorks' ``lpad`` / ``rlaunch``."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import click
 
 from crystaloop.cli import main
-from crystaloop.cli.common import load_settings_or_fail, open_corpus
-from crystaloop.cli.corpus import ingest_paths, print_stats
+from crystaloop.cli.common import load_settings_or_fail
 
 
 # ------------------------------------------------------------------------------------- init
@@ -48,43 +46,6 @@ def init(
             click.echo("initialised the LaunchPad database")
     except ConnectionError as err:
         click.echo(f"warning: configuration written, but {err}", err=True)
-
-
-# -------------------------------------------------------------------------------------- run
-@main.command()
-@click.option(
-    "--workers",
-    default=min(2, os.cpu_count() or 1),
-    show_default=True,
-    help="Processes for parsing and validation.",
-)
-def run(workers: int) -> None:
-    """Run the main job on the configured profile.
-
-    Today: configure CRYSTALOOP_HOME if needed, ingest the bundled sample corpus when the
-    corpus is empty, and print its statistics. The active-learning campaign will run here.
-    """
-    from crystaloop.launchpad.config import initialize_launchpad, write_configuration
-    from crystaloop.stores.ingest.sample import sample_corpus_files
-
-    settings = load_settings_or_fail()
-    if not settings.settings_file.exists():
-        write_configuration(settings)
-        click.echo(f"configured {settings.home} ({settings.backend} profile)")
-    try:
-        initialize_launchpad(settings)
-    except ConnectionError as err:
-        raise click.ClickException(str(err)) from err
-    store = open_corpus(settings)
-    if store.count() == 0:
-        click.echo("corpus is empty: ingesting the bundled sample corpus")
-        for source, path in sample_corpus_files().items():
-            result = ingest_paths(settings, [path], source, workers)
-            click.echo(
-                f"  {source}: read {result['read']}, stored {result['stored']}, "
-                f"duplicates {result['duplicates']}, rejected {result['rejected']}"
-            )
-    print_stats(store.stats())
 
 
 # ---------------------------------------------------------------------------------- workers

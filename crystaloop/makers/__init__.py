@@ -2,14 +2,26 @@
 
 A Maker is a dataclass with a ``name`` and its science as fields; ``make()`` is wrapped by
 :func:`~crystaloop.makers.jobs.crystaloop_job`, which fixes the output schema and the FireWorks
-worker category (from the settings). So far: :class:`GenerateMaker`, :class:`ScreenMaker` and
-:class:`ScoreMaker`; select, DFT, label and training Makers come with the campaign issue.
+worker category (from the settings). :class:`DFTMaker` returns a Flow of atomate2 jobs.
 """
 
 from __future__ import annotations
 
+from crystaloop.makers.dft import DFTMaker
 from crystaloop.makers.generate import GenerateMaker
+from crystaloop.makers.label import LabelMaker
 from crystaloop.makers.score import ScoreMaker
 from crystaloop.makers.screen import ScreenMaker
+from crystaloop.makers.select import SelectMaker
+from crystaloop.makers.train import TrainGeneratorMaker, TrainSurrogateMaker
 
-__all__ = ["GenerateMaker", "ScoreMaker", "ScreenMaker"]
+__all__ = [
+    "DFTMaker",
+    "GenerateMaker",
+    "LabelMaker",
+    "ScoreMaker",
+    "ScreenMaker",
+    "SelectMaker",
+    "TrainGeneratorMaker",
+    "TrainSurrogateMaker",
+]

@@ -6,15 +6,18 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from jobflow import job
+from jobflow import OnMissing, job
 
 
-def crystaloop_job(kind: str, output_schema: type) -> Callable[[Callable[..., Any]], Callable]:
+def crystaloop_job(
+    kind: str, output_schema: type, tolerate_missing: bool = False
+) -> Callable[[Callable[..., Any]], Callable]:
     """Wrap a Maker's ``make`` into a jobflow job of worker kind ``kind``.
 
     The job's FireWorks category (``manager_config["_category"]``) is the settings' category for
     ``kind`` (``generate`` → ``gpu`` by default), read when the job is made, so a site routes
-    jobs by configuration only.
+    jobs by configuration only. ``tolerate_missing`` makes a collector: it runs when parents
+    failed, and their outputs arrive as ``None`` (``OnMissing.NONE``).
     """
 
     def decorator(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -27,6 +30,8 @@ def crystaloop_job(kind: str, output_schema: type) -> Callable[[Callable[..., An
             made = jobbed(self, *args, **kwargs)
             made.name = self.name
             made.config.manager_config = {"_category": load_settings().category_for(kind)}
+            if tolerate_missing:
+                made.config.on_missing_references = OnMissing.NONE
             return made
 
         # jobflow recognises a decorated Maker method by ``original`` and runs that on the worker

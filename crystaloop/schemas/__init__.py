@@ -10,15 +10,29 @@ from crystaloop.schemas.candidate import (
     ScreenOutput,
 )
 from crystaloop.schemas.corpus import CorpusEntry, Property, Provenance, SourceRef
+from crystaloop.schemas.label import (
+    LabelDoc,
+    LabelOutput,
+    ModelDoc,
+    OracleSubject,
+    SelectOutput,
+    TrainOutput,
+)
 
 __all__ = [
     "ArtifactRef",
     "CandidateDoc",
     "CorpusEntry",
     "GenerateOutput",
+    "LabelDoc",
+    "LabelOutput",
+    "ModelDoc",
+    "OracleSubject",
     "Property",
     "Provenance",
     "ScoreOutput",
     "ScreenOutput",
+    "SelectOutput",
     "SourceRef",
+    "TrainOutput",
 ]

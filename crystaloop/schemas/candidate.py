@@ -35,6 +35,11 @@ class CandidateDoc(BaseModel):
         Candidate or corpus id it duplicates.
     surrogate, scores
         The surrogate that scored it and ``{target: {"mean", "std", "confidence"}}``.
+    selection, selection_reason
+        ``dft`` (sent to the oracle), ``predicted`` (accepted on the surrogate's confident
+        prediction, never mixed with oracle labels) or ``rejected``, and why.
+    oracle, oracle_error
+        ``done`` or ``failed`` once its oracle run has finished, and the failure's reason.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -56,6 +61,10 @@ class CandidateDoc(BaseModel):
     duplicate_of: str | None = None
     surrogate: str | None = None
     scores: dict[str, dict[str, float]] | None = None
+    selection: Literal["dft", "predicted", "rejected"] | None = None
+    selection_reason: str | None = None
+    oracle: Literal["done", "failed"] | None = None
+    oracle_error: str | None = None
 
 
 class GenerateOutput(BaseModel):

@@ -67,6 +67,26 @@ class CandidateStore:
                 {"$set": {"surrogate": surrogate, "scores": values}},
             )
 
+    def get(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Return the documents of some candidate ids (without ``_id``)."""
+        docs = self.store.query({"candidate_id": {"$in": sorted(set(ids))}})
+        return [{k: v for k, v in d.items() if k != "_id"} for d in docs]
+
+    def set_selection(self, routes: dict[str, str], reasons: dict[str, str]) -> None:
+        """Record where each candidate was routed (``dft``, ``predicted``, ``rejected``) and why."""
+        coll = self.store._collection
+        for candidate_id, route in routes.items():
+            coll.update_one(
+                {"candidate_id": candidate_id},
+                {"$set": {"selection": route, "selection_reason": reasons.get(candidate_id)}},
+            )
+
+    def set_oracle(self, candidate_id: str, state: str, error: str | None = None) -> None:
+        """Record that a candidate's oracle run is ``done`` or ``failed`` (with the reason)."""
+        self.store._collection.update_one(
+            {"candidate_id": candidate_id}, {"$set": {"oracle": state, "oracle_error": error}}
+        )
+
     def count(self, criteria: dict[str, Any] | None = None) -> int:
         """Return the number of candidates matching ``criteria``."""
         return self.store.count(criteria or {})

@@ -32,8 +32,9 @@ COLLECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "corpus_aliases": ("alias_id", ("material_id",)),
     "candidates": ("candidate_id", ("campaign", "iteration", "formula", "fingerprint", "status")),
-    "labels": ("label_id", ("candidate_id", "campaign", "oracle", "iteration")),
+    "labels": ("label_id", ("subject_id", "campaign", "oracle", "iteration", "chemsys", "kind")),
     "models": ("model_id", ("name", "kind", "campaign")),
+    "campaigns": ("campaign", ("state",)),
 }
 
 

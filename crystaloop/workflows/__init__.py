@@ -1,4 +1,8 @@
-"""Makers that return Flows: one iteration, the self-re-entering campaign, targeted design.
+"""Makers that return Flows: one iteration, the self-re-entering campaign, targeted design."""
 
-Empty until the campaign issue lands; see DESIGN.md section 2.
-"""
+from __future__ import annotations
+
+from crystaloop.workflows.campaign import CampaignMaker, IterationMaker
+from crystaloop.workflows.design import DesignMaker
+
+__all__ = ["CampaignMaker", "DesignMaker", "IterationMaker"]

@@ -1,0 +1,119 @@
+"""Formation energies and energies above the hull, with one oracle's own references.
+
+DESIGN.md §3: a hull combines energies of one oracle only. The elemental references of an oracle
+are the lowest energies per atom it finds among the corpus's elemental phases and one prototype
+per element (ASE's reference crystal, a dimer lattice for the molecular elements, or a close-packed
+guess), each relaxed by that oracle; :func:`element_prototype` gives the prototype.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pymatgen.core import Composition, Structure
+
+#: Elements that form molecular solids: their prototype is a lattice of dimers.
+MOLECULAR = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99, "Br": 2.28, "I": 2.67}
+
+
+def chemsys_of(elements: Iterable[str]) -> str:
+    """Return the chemical system ``A-B-C`` (sorted, unique) of some element symbols."""
+    return "-".join(sorted(set(elements)))
+
+
+def subsystems(chemsys: str) -> list[str]:
+    """Return every non-empty subsystem of ``chemsys`` (``Ba-O``: ``Ba``, ``O``, ``Ba-O``)."""
+    elements = sorted(chemsys.split("-"))
+    return [
+        "-".join(combo)
+        for r in range(1, len(elements) + 1)
+        for combo in itertools.combinations(elements, r)
+    ]
+
+
+def element_prototype(symbol: str) -> Structure:
+    """Return a starting structure of a pure element for the oracle to relax.
+
+    ASE's reference crystal where it has one; a simple-cubic lattice of dimers for the molecular
+    elements (the oracle relaxes the cell into a molecular solid); otherwise an fcc cell sized
+    from the covalent radius.
+    """
+    import numpy as np
+    from ase.build import bulk
+    from ase.data import atomic_numbers, covalent_radii
+    from pymatgen.core import Lattice, Structure
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    if symbol in MOLECULAR:
+        bond = MOLECULAR[symbol]
+        a = bond + 2.6
+        return Structure(Lattice.cubic(a), [symbol, symbol], [[0, 0, 0], [bond / a, 0, 0]])
+    try:
+        return AseAtomsAdaptor.get_structure(bulk(symbol))
+    except (ValueError, KeyError, RuntimeError):
+        radius = float(covalent_radii[atomic_numbers[symbol]])
+        a = 2.0 * np.sqrt(2.0) * max(radius, 0.7)
+        return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [symbol], [[0, 0, 0]])
+
+
+def formation_energy_per_atom(
+    composition: Composition, energy: float, references: Mapping[str, float]
+) -> float:
+    """Return ``(E − Σ n_X μ_X) / N`` in eV/atom with elemental energies per atom ``μ_X``.
+
+    Raises
+    ------
+    KeyError
+        When an element has no reference energy (naming it).
+    """
+    missing = sorted(str(el) for el in composition.elements if str(el) not in references)
+    if missing:
+        raise KeyError(f"no elemental reference energy for {', '.join(missing)}")
+    total = sum(float(n) * references[str(el)] for el, n in composition.element_composition.items())
+    return (energy - total) / composition.num_atoms
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase for a hull: an id, its composition and its total energy (eV)."""
+
+    phase_id: str
+    composition: Composition
+    energy: float
+
+
+def energies_above_hull(
+    targets: list[Phase], others: list[Phase], references: Mapping[str, float]
+) -> dict[str, float]:
+    """Return each target's energy above the hull of targets, others and references (eV/atom).
+
+    One hull per chemical system of a target: the elemental references, every phase of
+    ``others`` and ``targets`` within that system. A target on the hull gets 0.
+    """
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Composition
+
+    pool = others + targets
+    out: dict[str, float] = {}
+    diagrams: dict[str, tuple[PhaseDiagram, dict[str, PDEntry]]] = {}
+    for target in targets:
+        system = chemsys_of(str(el) for el in target.composition.elements)
+        if system not in diagrams:
+            allowed = set(system.split("-"))
+            entries = {
+                f"element:{el}": PDEntry(Composition(el), references[el], name=f"element:{el}")
+                for el in allowed
+            }
+            for phase in pool:
+                if {str(el) for el in phase.composition.elements} <= allowed:
+                    entries[phase.phase_id] = PDEntry(
+                        phase.composition, phase.energy, name=phase.phase_id
+                    )
+            diagrams[system] = (PhaseDiagram(list(entries.values())), entries)
+        diagram, entries = diagrams[system]
+        out[target.phase_id] = float(diagram.get_e_above_hull(entries[target.phase_id]))
+    return out

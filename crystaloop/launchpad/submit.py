@@ -1,0 +1,124 @@
+"""Submit flows to the LaunchPad, run workers in this process, find and rerun lost runs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from crystaloop.settings import CrystaloopSettings
+
+
+def submit_flow(settings: CrystaloopSettings, flow: Any, metadata: dict[str, Any]) -> list[int]:
+    """Add ``flow`` to the LaunchPad as one workflow (with ``metadata``); return its Firework ids.
+
+    The JobStore is not passed to ``flow_to_workflow``: workers find it through
+    ``JOBFLOW_CONFIG_FILE``, so no connection string lands in a Firework spec.
+    """
+    from jobflow.managers.fireworks import flow_to_workflow
+
+    from crystaloop.launchpad.config import get_launchpad
+    from crystaloop.launchpad.worker import use_job_store
+
+    use_job_store(settings)
+    workflow = flow_to_workflow(flow)
+    workflow.metadata.update(metadata)
+    mapping = get_launchpad(settings).add_wf(workflow)
+    return sorted(mapping.values())
+
+
+def run_in_process(settings: CrystaloopSettings, launch_dir: str | None = None) -> None:
+    """Run every ready Firework in this process until none is left (``rapidfire``).
+
+    Fireworks added by running ones (the campaign adding its next iteration) are picked up too.
+    """
+    from fireworks.core.fworker import FWorker
+    from fireworks.core.rocket_launcher import rapidfire
+
+    from crystaloop.launchpad.config import get_launchpad
+    from crystaloop.launchpad.worker import use_job_store
+
+    use_job_store(settings)
+    for name in ("jobflow", "rocket.launcher", "launchpad"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    directory = launch_dir or str(settings.launches_dir)
+    os.makedirs(directory, exist_ok=True)
+    rapidfire(
+        get_launchpad(settings),
+        FWorker(name="crystaloop-run"),
+        m_dir=directory,
+        nlaunches=0,
+        strm_lvl="ERROR",
+    )
+
+
+def firework_states(settings: CrystaloopSettings, campaign: str) -> dict[str, dict[str, int]]:
+    """Return ``{iteration: {state: count}}`` of the campaign's Fireworks (``-1``: bootstrap)."""
+    from crystaloop.launchpad.config import get_launchpad
+
+    out: dict[str, dict[str, int]] = {}
+    launchpad = get_launchpad(settings)
+    for fw in launchpad.fireworks.find(
+        {"spec.crystaloop.campaign": campaign}, {"state": 1, "spec.crystaloop": 1}
+    ):
+        key = str(fw["spec"]["crystaloop"]["iteration"])
+        out.setdefault(key, {})
+        out[key][fw["state"]] = out[key].get(fw["state"], 0) + 1
+    return out
+
+
+def recover_lost_runs(settings: CrystaloopSettings, expiration_secs: int) -> dict[str, list[int]]:
+    """Mark runs whose worker stopped reporting for ``expiration_secs`` as lost and rerun them.
+
+    Returns the lost launch ids, the Fireworks rerun, and inconsistent Fireworks (fixed).
+    """
+    from crystaloop.launchpad.config import get_launchpad
+
+    launchpad = get_launchpad(settings)
+    lost_launches, lost_fws, inconsistent = launchpad.detect_lostruns(
+        expiration_secs=expiration_secs, rerun=True, refresh=True
+    )
+    return {
+        "lost_launches": list(lost_launches),
+        "rerun_fireworks": list(lost_fws),
+        "inconsistent_fireworks": list(inconsistent),
+    }
+
+
+def stage_seconds(settings: CrystaloopSettings, campaign: str) -> list[dict[str, Any]]:
+    """Return per (iteration, stage): Fireworks, summed run seconds and wall-clock span.
+
+    Times come from the Fireworks' launches (``time_start`` → ``time_end``).
+    """
+    from datetime import datetime
+
+    from crystaloop.launchpad.config import get_launchpad
+
+    launchpad = get_launchpad(settings)
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for fw in launchpad.fireworks.find(
+        {"spec.crystaloop.campaign": campaign}, {"fw_id": 1, "spec.crystaloop": 1, "state": 1}
+    ):
+        tag = fw["spec"]["crystaloop"]
+        key = (int(tag["iteration"]), tag["stage"])
+        row = rows.setdefault(
+            key,
+            {"iteration": key[0], "stage": key[1], "fireworks": 0, "seconds": 0.0, "failed": 0},
+        )
+        row["fireworks"] += 1
+        row["failed"] += fw["state"] == "FIZZLED"
+        for launch in launchpad.launches.find({"fw_id": fw["fw_id"]}):
+            start, end = launch.get("time_start"), launch.get("time_end")
+            if start and end:
+                t0 = datetime.fromisoformat(str(start))
+                t1 = datetime.fromisoformat(str(end))
+                row["seconds"] += (t1 - t0).total_seconds()
+                row["first"] = min(row.get("first", t0), t0)
+                row["last"] = max(row.get("last", t1), t1)
+    out = []
+    for key in sorted(rows):
+        row = rows[key]
+        first, last = row.pop("first", None), row.pop("last", None)
+        row["span"] = (last - first).total_seconds() if first and last else 0.0
+        out.append(row)
+    return out

@@ -1,0 +1,127 @@
+"""``DFTMaker``: one structure's oracle sub-flow (optional ML pre-relaxation, relax, static).
+
+Two oracles, one output shape:
+
+* ``chgnet`` (the embedded default): atomate2's ``ForceFieldRelaxMaker`` and
+  ``ForceFieldStaticMaker`` with ``force_field_name="CHGNet"``;
+* ``vasp``: atomate2's ``MPGGADoubleRelaxStaticMaker`` (or any atomate2 relax/static flow maker),
+  optionally after a CHGNet pre-relaxation.
+
+The sub-flow's output is a small dict of references into the final (static) task document:
+total energy, the document's top-level ``structure`` (the one field both document types share),
+the band gap where the oracle gives one, and the static job's uuid as the calculation id. Every
+job after the first tolerates a failed parent (``OnMissing.NONE``) so that a failure fizzles
+the whole chain quickly and the collector, not a stuck Firework, records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jobflow import Flow, Maker
+
+ORACLES = ("chgnet", "vasp")
+
+
+def plain_structure(structure: Any) -> Any:
+    """Return ``structure`` (or its dict) as a bare Structure: no site or structure properties.
+
+    An oracle's output structure carries its energy, forces and the like as properties; fed to
+    another ASE-based job, those collide with the calculator's results.
+    """
+    from pymatgen.core import Structure
+
+    if isinstance(structure, dict):
+        structure = Structure.from_dict(structure)
+    return Structure(structure.lattice, structure.species, structure.frac_coords)
+
+
+def _chgnet_relax() -> Maker:
+    from crystaloop.makers.guarded import GuardedForceFieldRelaxMaker
+
+    return GuardedForceFieldRelaxMaker(force_field_name="CHGNet", steps=300)
+
+
+@dataclass
+class DFTMaker(Maker):
+    """Make the oracle sub-flow of one structure.
+
+    Attributes
+    ----------
+    name
+        Name prefix of the sub-flow.
+    oracle
+        ``chgnet`` or ``vasp``; names the labels (never mixed in one hull).
+    prerelax_maker
+        Optional ML pre-relaxation before the oracle (e.g. a CHGNet ``ForceFieldRelaxMaker``
+        before VASP); ``None``: none.
+    relax_maker, static_maker
+        ``chgnet``: the force-field relax and static makers (default: CHGNet, the relax guarded
+        against collapsing cells, see :mod:`crystaloop.makers.guarded`). Unused by ``vasp``.
+    vasp_maker
+        ``vasp``: a flow maker whose output is the final VASP task document
+        (default ``MPGGADoubleRelaxStaticMaker()``).
+    """
+
+    name: str = "oracle"
+    oracle: str = "chgnet"
+    prerelax_maker: Maker | None = None
+    relax_maker: Maker | None = None
+    static_maker: Maker | None = None
+    vasp_maker: Maker | None = None
+
+    def __post_init__(self) -> None:
+        if self.oracle not in ORACLES:
+            raise ValueError(f"unknown oracle {self.oracle!r}; known: {', '.join(ORACLES)}")
+
+    def make(self, structure: Any, subject_id: str) -> Flow:
+        """Return the sub-flow of ``structure`` (a ``Structure`` or its dict) for ``subject_id``."""
+        from jobflow import OnMissing
+
+        # the same crystal in its Niggli cell: a skewed generated cell slows every neighbour search
+        structure = plain_structure(structure).get_reduced_structure()
+        jobs: list[Any] = []
+        current: Any = structure
+        if self.prerelax_maker is not None:
+            pre = self.prerelax_maker.make(current)
+            jobs.append(pre)
+            current = pre.output.structure
+        if self.oracle == "chgnet":
+            from atomate2.forcefields.jobs import ForceFieldStaticMaker
+
+            relax = (self.relax_maker or _chgnet_relax()).make(current)
+            static_maker = self.static_maker or ForceFieldStaticMaker(force_field_name="CHGNet")
+            final = static_maker.make(relax.output.structure)
+            jobs += [relax, final]
+            band_gap = None
+        else:
+            from atomate2.vasp.flows.mp import MPGGADoubleRelaxStaticMaker
+
+            final = (self.vasp_maker or MPGGADoubleRelaxStaticMaker()).make(current)
+            jobs.append(final)
+            band_gap = final.output.output.bandgap
+        output = {
+            "subject_id": subject_id,
+            "oracle": self.oracle,
+            "calc_id": final.output.uuid,
+            "energy": final.output.output.energy,
+            "structure": final.output.structure,
+            "band_gap": band_gap,
+            "entry": final.output.entry if self.oracle == "vasp" else None,
+        }
+        flow = Flow(jobs, output=output, name=f"{self.name} {subject_id}")
+        first = True
+        for job in _all_jobs(flow):
+            if not first:
+                job.config.on_missing_references = OnMissing.NONE
+            first = False
+        return flow
+
+
+def _all_jobs(flow: Flow) -> list[Any]:
+    """Return the jobs of a flow, nested flows included, in order."""
+    out = []
+    for item in flow.jobs:
+        out += _all_jobs(item) if isinstance(item, Flow) else [item]
+    return out

@@ -1,0 +1,337 @@
+"""``TrainSurrogateMaker`` and ``TrainGeneratorMaker``: fine-tune on the buffered oracle labels.
+
+Each checks its buffer first: with fewer new labels than its threshold, and the last model younger
+than ``max_age`` iterations, it returns the previous model unchanged (``trained: False``, with the
+reason). Otherwise it fine-tunes from the previous checkpoint, writes the new model under
+``<home>/models/<campaign>/`` and registers it in the ``models`` store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobflow import Maker
+
+from crystaloop.makers.jobs import crystaloop_job
+from crystaloop.schemas import TrainOutput
+
+
+def _rank(label_id: str, seed: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:{label_id}".encode()).digest()[:8], "big")
+
+
+def validation_ids(ids: list[str], fraction: float, seed: int) -> set[str]:
+    """Return the ids held out for validation: a seeded hash order, at least one of ≥ 3 labels.
+
+    With fewer than 3 labels none is held out (the caller validates on the training labels).
+    """
+    if len(ids) < 3:
+        return set()
+    n_val = min(len(ids) - 2, max(1, round(fraction * len(ids))))
+    return set(sorted(ids, key=lambda i: _rank(i, seed))[:n_val])
+
+
+@dataclass
+class TrainSurrogateMaker(Maker):
+    """Fine-tune the Crysformer ensemble on the oracle's labels.
+
+    Attributes
+    ----------
+    name
+        Job name.
+    targets
+        Label fields the surrogate predicts (``e_form``: the oracle's formation energy per atom;
+        ``band_gap`` only for an oracle that gives one).
+    head_map
+        Where a new target's head starts when the previous model has other targets
+        (``e_form`` from the shipped models' ``heat_ref``).
+    min_new_labels
+        Buffer threshold: new candidate labels needed to retrain.
+    max_age
+        Retrain anyway once the model is this many iterations old (with at least one new label).
+    epochs, patience, lr, members
+        Fine-tuning (AdamW with early stopping on a hash-split validation set).
+    val_fraction, seed
+        Validation split of the labels by a seeded hash of their id.
+    max_labels
+        Newest labels used at most.
+    """
+
+    name: str = "train surrogate"
+    targets: tuple[str, ...] = ("e_form",)
+    head_map: dict[str, str] = field(default_factory=lambda: {"e_form": "heat_ref"})
+    min_new_labels: int = 4
+    max_age: int = 3
+    epochs: int = 40
+    patience: int = 10
+    lr: float = 5e-4
+    members: int = 3
+    val_fraction: float = 0.2
+    seed: int = 0
+    max_labels: int = 20000
+
+    @crystaloop_job("train", TrainOutput)
+    def make(
+        self, labelled: Any, model: str, campaign: str, iteration: int, force: bool = False
+    ) -> TrainOutput:
+        """Retrain from ``model`` if the buffer is full (always with ``force``)."""
+        return self.train(model, campaign, iteration, force)
+
+    def train(self, model: str, campaign: str, iteration: int, force: bool = False) -> TrainOutput:
+        """Run the job's body (callable without jobflow)."""
+        import numpy as np
+        from pymatgen.core import Structure
+
+        from crystaloop.ml.checkpoint import find_surrogate, load_ensemble, save_ensemble
+        from crystaloop.ml.crysformer.config import CrysformerConfig
+        from crystaloop.ml.crysformer.ensemble import train_ensemble
+        from crystaloop.ml.crysformer.transfer import transfer_state
+        from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
+        from crystaloop.ml.training import TrainOptions, normalization
+        from crystaloop.schemas import ModelDoc
+        from crystaloop.settings import load_settings
+        from crystaloop.stores.factory import open_store
+        from crystaloop.stores.labels import LabelStore
+        from crystaloop.stores.models import ModelRegistry
+
+        settings = load_settings()
+        labels = LabelStore(open_store(settings, "labels"))
+        registry = ModelRegistry(open_store(settings, "models"))
+        previous = registry.latest(campaign, "surrogate")
+        since = previous.iteration + 1 if previous else -1
+        fresh = labels.count(
+            {
+                "campaign": campaign,
+                "kind": "candidate",
+                "oracle": settings.oracle,
+                "iteration": {"$gte": since},
+            }
+        )
+        age = iteration - (previous.iteration if previous else -1)
+        if not force and (fresh == 0 or (fresh < self.min_new_labels and age < self.max_age)):
+            reason = f"{fresh} new labels < {self.min_new_labels}, model {age} iterations old"
+            return TrainOutput(
+                campaign=campaign, iteration=iteration, model=model, trained=False, reason=reason
+            )
+        docs = labels.query(
+            {"oracle": settings.oracle, **{t: {"$ne": None} for t in self.targets}},
+            properties=["label_id", "structure", *self.targets],
+        )[-self.max_labels :]
+        items = [
+            (
+                d["label_id"],
+                Structure.from_dict(d["structure"]),
+                np.array([d[t] for t in self.targets], dtype=np.float32),
+            )
+            for d in docs
+        ]
+        if not items:
+            raise ValueError(
+                f"campaign {campaign}: no {settings.oracle} labels with {', '.join(self.targets)} "
+                "to train the surrogate on (did every oracle run of the bootstrap fail?)"
+            )
+        val_ids = validation_ids([i for i, _, _ in items], self.val_fraction, self.seed)
+        directory = find_surrogate(model)
+        base = load_ensemble(directory, device="cpu")
+        old = base.config
+        config = CrysformerConfig.from_dict({**old.to_dict(), "targets": list(self.targets)})
+        graphs = InMemoryGraphs(list(build_samples(items, config.k, config.cutoff)), config.targets)
+        order = [s.sample_id for s in graphs.samples]
+        train_set = graphs.subset([k for k, i in enumerate(order) if i not in val_ids])
+        val_set = graphs.subset([k for k, i in enumerate(order) if i in val_ids])
+        if not val_ids:  # too few labels to hold any back: validate on the training labels
+            val_set = train_set
+        states = [m.state_dict() for m in base.members][: self.members]
+        if list(old.targets) != list(config.targets):
+            mean, std = normalization(train_set.target_values())
+            states = [
+                transfer_state(s, old, config, self.head_map, mean, std, seed=self.seed + k)
+                for k, s in enumerate(states)
+            ]
+        options = TrainOptions(
+            epochs=self.epochs,
+            patience=self.patience,
+            lr=self.lr,
+            batch_size=32,
+            seed=self.seed + iteration + 1,
+            device=settings.device,
+        )
+        ensemble = train_ensemble(
+            config, train_set, val_set, len(states), options, init_states=states
+        )
+        metrics = ensemble.evaluate(val_set, device=settings.device)
+        out_dir = settings.home / "models" / campaign / f"surrogate-{iteration}"
+        card = save_ensemble(ensemble, out_dir, name=f"{campaign}-surrogate-{iteration}")
+        model_id = f"{campaign}:surrogate:{iteration}"
+        registry.register(
+            ModelDoc(
+                model_id=model_id,
+                name=card["name"],
+                kind="surrogate",
+                campaign=campaign,
+                iteration=iteration,
+                path=str(out_dir),
+                sha256=card["sha256"],
+                parent=str(model),
+                n_train=len(train_set),
+                metrics={"validation": metrics, "n_val": len(val_set), "new_labels": fresh},
+            )
+        )
+        return TrainOutput(
+            campaign=campaign,
+            iteration=iteration,
+            model=str(out_dir),
+            trained=True,
+            reason=f"{fresh} new labels; {len(train_set)} train / {len(val_ids)} validation",
+            model_id=model_id,
+        )
+
+
+@dataclass
+class TrainGeneratorMaker(Maker):
+    """Fine-tune the generator on the campaign's stable discoveries.
+
+    The new stable structures are mixed with as many corpus structures of the generator's
+    elements (replay), so the generator moves towards what the oracle found stable without
+    forgetting the corpus.
+
+    Attributes
+    ----------
+    name
+        Job name.
+    min_new_stable
+        Stable candidates (oracle-labelled, E_hull ≤ ``stable_threshold``) needed to fine-tune.
+    stable_threshold
+        eV/atom above the hull.
+    epochs, lr, seconds, replay_fraction, seed
+        Fine-tuning options (``seconds``: time limit).
+    mode
+        Which model of the bundle to fine-tune: ``abinitio`` (campaigns) or ``csp`` (designs).
+    """
+
+    name: str = "train generator"
+    mode: str = "abinitio"
+    min_new_stable: int = 2
+    stable_threshold: float = 0.1
+    epochs: int = 20
+    lr: float = 2e-4
+    seconds: float = 60.0
+    replay_fraction: float = 2.0
+    seed: int = 0
+
+    @crystaloop_job("train", TrainOutput)
+    def make(self, labelled: Any, model: str, campaign: str, iteration: int) -> TrainOutput:
+        """Fine-tune ``model`` (a generator bundle, name or directory) when enough is stable."""
+        return self.train(model, campaign, iteration)
+
+    def train(self, model: str, campaign: str, iteration: int) -> TrainOutput:
+        """Run the job's body (callable without jobflow)."""
+        import torch
+        from pymatgen.core import Structure
+
+        from crystaloop.ml.checkpoint import read_card
+        from crystaloop.ml.generative.checkpoint import (
+            find_generator,
+            load_generator,
+            save_generator,
+        )
+        from crystaloop.ml.generative.crystal import crystal_arrays
+        from crystaloop.ml.generative.training import (
+            GeneratorTrainOptions,
+            merge_statistics,
+            replay_mix,
+            train_generator,
+        )
+        from crystaloop.schemas import ModelDoc
+        from crystaloop.settings import load_settings
+        from crystaloop.stores.corpus import CorpusStore
+        from crystaloop.stores.factory import open_store
+        from crystaloop.stores.labels import LabelStore
+        from crystaloop.stores.models import ModelRegistry
+
+        settings = load_settings()
+        registry = ModelRegistry(open_store(settings, "models"))
+        previous = registry.latest(campaign, "generator")
+        since = previous.iteration + 1 if previous else 0
+        labels = LabelStore(open_store(settings, "labels"))
+        stable = labels.query(
+            {
+                "campaign": campaign,
+                "kind": "candidate",
+                "oracle": settings.oracle,
+                "iteration": {"$gte": since},
+                "e_hull": {"$lte": self.stable_threshold},
+            },
+            properties=["label_id", "structure"],
+        )
+        if len(stable) < max(1, self.min_new_stable):
+            reason = f"{len(stable)} new stable < {self.min_new_stable}"
+            return TrainOutput(
+                campaign=campaign, iteration=iteration, model=model, trained=False, reason=reason
+            )
+        directory = find_generator(model, self.mode)
+        generator = load_generator(directory, device="cpu")
+        cfg = generator.config
+        new = [
+            crystal_arrays(Structure.from_dict(d["structure"]), source_id=d["label_id"])
+            for d in stable
+        ]
+        new = [c for c in new if c.num_atoms <= cfg.max_atoms]
+        allowed = {int(z) for c in new for z in c.numbers}
+        corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
+        old = []
+        for doc in corpus.corpus.query(
+            {"nsites": {"$lte": cfg.max_atoms}}, properties=["material_id", "structure"], limit=2000
+        ):
+            arrays = crystal_arrays(
+                Structure.from_dict(doc["structure"]), source_id=doc["material_id"]
+            )
+            if arrays.num_atoms <= cfg.max_atoms and set(arrays.numbers.tolist()) & allowed:
+                old.append(arrays)
+        merge_statistics(cfg, new)
+        train_set = replay_mix(new, old, self.replay_fraction, self.seed) if old else new
+        torch.manual_seed(self.seed + iteration)
+        options = GeneratorTrainOptions(
+            epochs=self.epochs,
+            batch_size=64,
+            lr=self.lr,
+            seed=self.seed + iteration,
+            device=settings.device,
+            time_limit=self.seconds,
+        )
+        result = train_generator(generator, train_set, [], options)
+        out_dir = settings.home / "models" / campaign / f"generator-{iteration}"
+        training = {
+            "fine_tuned_from": str(model),
+            "new_stable": len(new),
+            "replayed": len(train_set) - len(new),
+            "epochs_run": len(result.history),
+            "seconds": round(result.seconds, 1),
+        }
+        save_generator(generator.cpu(), out_dir / self.mode, training=training)
+        card = read_card(out_dir / self.mode)
+        model_id = f"{campaign}:generator:{iteration}"
+        registry.register(
+            ModelDoc(
+                model_id=model_id,
+                name=f"{campaign}-generator-{iteration}",
+                kind="generator",
+                campaign=campaign,
+                iteration=iteration,
+                path=str(out_dir),
+                sha256=card["sha256"],
+                parent=str(model),
+                n_train=len(train_set),
+                metrics=training,
+            )
+        )
+        return TrainOutput(
+            campaign=campaign,
+            iteration=iteration,
+            model=str(out_dir),
+            trained=True,
+            reason=f"{len(new)} new stable + {len(train_set) - len(new)} replayed",
+            model_id=model_id,
+        )

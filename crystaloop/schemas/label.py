@@ -1,0 +1,156 @@
+"""Oracle labels, the outputs of the select / DFT / label / train jobs, and model records."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: What an oracle calculation labelled: a generated candidate, a corpus phase or an element.
+SubjectKind = Literal["candidate", "corpus", "element"]
+
+
+class OracleSubject(BaseModel):
+    """One structure sent to the oracle.
+
+    Attributes
+    ----------
+    subject_id
+        Candidate id, corpus ``material_id`` or ``element:<symbol>``.
+    kind
+        ``candidate``, ``corpus`` or ``element``.
+    structure
+        ``Structure.as_dict()``.
+    campaign, iteration
+        The campaign and iteration that asked for it (references are shared by campaigns).
+    """
+
+    subject_id: str
+    kind: SubjectKind
+    structure: dict[str, Any]
+    campaign: str | None = None
+    iteration: int | None = None
+
+
+class LabelDoc(BaseModel):
+    """One oracle label in the ``labels`` store, keyed by (subject, oracle, calculation).
+
+    Attributes
+    ----------
+    label_id
+        ``<subject_id>|<oracle>|<calc_id>``: the upsert key, so a rerun never duplicates a label.
+    subject_id, kind
+        See :class:`OracleSubject`.
+    campaign, iteration
+        The campaign and iteration (``-1``: bootstrap) that asked for the label; references
+        are shared by every campaign of the same oracle.
+    oracle
+        ``chgnet`` or ``vasp`` (with its functional), the only energies a hull may combine.
+    calc_id
+        The uuid of the oracle's final (static) job.
+    structure
+        The oracle's final structure.
+    formula, chemsys, elements, nsites
+        Of the final structure (``chemsys``: elements joined by ``-`` in alphabetical order).
+    energy, energy_per_atom
+        Oracle total energy (eV) and per atom, corrected where the oracle has corrections.
+    e_form
+        Formation energy per atom against the oracle's own elemental references (eV/atom).
+    e_hull
+        Energy above the oracle's hull of the chemical system (eV/atom) when labelled.
+    band_gap
+        Band gap (eV) when the oracle gives one.
+    predicted
+        The surrogate's prediction made before the label existed ``{target: {mean, std}}``.
+    surrogate
+        The surrogate that made ``predicted``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    label_id: str
+    subject_id: str
+    kind: SubjectKind
+    campaign: str | None = None
+    iteration: int | None = None
+    oracle: str
+    calc_id: str
+    structure: dict[str, Any]
+    formula: str
+    chemsys: str
+    elements: list[str]
+    nsites: int
+    energy: float
+    energy_per_atom: float
+    e_form: float | None = None
+    e_hull: float | None = None
+    band_gap: float | None = None
+    predicted: dict[str, dict[str, float]] | None = None
+    surrogate: str | None = None
+
+
+class SelectOutput(BaseModel):
+    """Output of a select job: the ids sent to the oracle and those accepted as predictions."""
+
+    campaign: str
+    iteration: int
+    dft: list[str]
+    accepted: list[str]
+    rejected: int
+    target: str
+
+
+class LabelOutput(BaseModel):
+    """Output of a label job: which oracle runs gave labels and which failed."""
+
+    campaign: str
+    iteration: int
+    oracle: str
+    labelled: list[str]
+    failed: list[str]
+    new_stable: list[str]
+    mae_before: dict[str, float] = Field(default_factory=dict)
+
+
+class ModelDoc(BaseModel):
+    """A registered model in the ``models`` store.
+
+    Attributes
+    ----------
+    model_id
+        ``<campaign>:<kind>:<iteration>``.
+    name, kind
+        Directory name; ``surrogate`` or ``generator``.
+    campaign, iteration
+        Which campaign and iteration trained it.
+    path, sha256
+        Model directory (shared file system) and sha256 of its weights.
+    parent
+        The model it was fine-tuned from.
+    n_train
+        Labelled structures it was trained on.
+    metrics
+        Validation figures.
+    """
+
+    model_id: str
+    name: str
+    kind: Literal["surrogate", "generator"]
+    campaign: str
+    iteration: int
+    path: str
+    sha256: str
+    parent: str
+    n_train: int
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainOutput(BaseModel):
+    """Output of a train job: the model to use next (new, or the previous one if skipped)."""
+
+    campaign: str
+    iteration: int
+    model: str
+    trained: bool
+    reason: str
+    model_id: str | None = None

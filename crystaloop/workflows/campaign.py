@@ -1,0 +1,476 @@
+"""The self-re-entering campaign: bootstrap, then one iteration after another until a stop rule.
+
+::
+
+    bootstrap ─► oracle sub-flows of a corpus sample ─► label ─► train surrogate ─► next
+    iteration i: generate ─► screen ─► score ─► select ─► dispatch
+    dispatch    ─► oracle sub-flows (candidates + missing references, in parallel)
+                ─► label (tolerates failed runs) ─► train surrogate ─► train generator ─► next
+    next        ─► stop rule? else Response(addition=iteration i+1)
+
+Every dynamic step returns ``Response(addition=...)``: the running FireWorks workflow grows by
+itself, and no ``store_inputs`` chain builds up (which ``replace`` would add each iteration).
+Nothing downstream references the loop's final output; the stores hold the results. The
+iteration number, seeds and model references of every iteration are recorded in the
+``campaigns`` store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from jobflow import Flow, Maker, Response, job
+
+from crystaloop.makers.dft import DFTMaker
+from crystaloop.makers.generate import GenerateMaker
+from crystaloop.makers.label import LabelMaker
+from crystaloop.makers.score import ScoreMaker
+from crystaloop.makers.screen import ScreenMaker
+from crystaloop.makers.select import SelectMaker
+from crystaloop.makers.train import TrainGeneratorMaker, TrainSurrogateMaker
+from crystaloop.workflows.stop import stop_reason
+from crystaloop.workflows.tags import tag
+
+
+@dataclass
+class IterationMaker(Maker):
+    """One iteration: generate, screen, score, select, then the dynamic oracle part.
+
+    Attributes
+    ----------
+    name
+        Flow name prefix.
+    generate, screen, score, select
+        The Makers of the static part (their ``model`` fields are overridden per iteration).
+    oracle, label
+        The oracle sub-flow Maker and the collector.
+    train_surrogate, train_generator
+        Retraining Makers (each checks its buffer threshold).
+    max_reference_phases
+        Corpus phases per chemical system labelled for the hulls.
+    """
+
+    name: str = "iteration"
+    generate: GenerateMaker = field(default_factory=lambda: GenerateMaker(n=64))
+    screen: ScreenMaker = field(default_factory=ScreenMaker)
+    score: ScoreMaker = field(default_factory=ScoreMaker)
+    select: SelectMaker = field(default_factory=SelectMaker)
+    oracle: DFTMaker = field(default_factory=DFTMaker)
+    label: LabelMaker = field(default_factory=LabelMaker)
+    train_surrogate: TrainSurrogateMaker = field(default_factory=TrainSurrogateMaker)
+    train_generator: TrainGeneratorMaker = field(default_factory=TrainGeneratorMaker)
+    max_reference_phases: int = 2
+
+    def make(
+        self,
+        campaign: str,
+        iteration: int,
+        surrogate: str,
+        generator: str,
+        budget: int,
+        then: Any = None,
+    ) -> Flow:
+        """Return one iteration; ``then`` (a :class:`CampaignMaker`) continues after it."""
+        from dataclasses import replace
+
+        gen = replace(self.generate, model=generator).make(campaign, iteration)
+        scr = self.screen.make(gen.output)
+        sco = replace(self.score, model=surrogate).make(scr.output)
+        sel = self.select.make(sco.output, budget=budget)
+        go = dispatch(self, sel.output, surrogate, generator, then)
+        go.name = "dispatch"
+        flow = Flow([gen, scr, sco, sel, go], name=f"{self.name} {iteration}")
+        for stage, made in zip(
+            ("generate", "screen", "score", "select", "dispatch"), flow.jobs, strict=True
+        ):
+            tag(made, campaign, iteration, stage)
+        return flow
+
+    def oracle_flows(
+        self, subjects: list[Any], campaign: str, iteration: int
+    ) -> tuple[list[Flow], list[Any]]:
+        """Return one oracle sub-flow per subject, and their outputs (in the same order)."""
+        flows = []
+        for subject in subjects:
+            flow = self.oracle.make(subject.structure, subject.subject_id)
+            tag(flow, campaign, iteration, "oracle")
+            flows.append(flow)
+        return flows, [f.output for f in flows]
+
+    def collect(
+        self,
+        subjects: list[Any],
+        campaign: str,
+        iteration: int,
+        surrogate: str,
+        generator: str,
+        then: Any,
+        train_generator: bool = True,
+        force_train: bool = False,
+    ) -> Flow:
+        """Return oracle sub-flows, label, retraining and the continuation of one iteration."""
+        flows, outputs = self.oracle_flows(subjects, campaign, iteration)
+        rows = [{"subject_id": s.subject_id, "kind": s.kind} for s in subjects]
+        lab = self.label.make(outputs, rows, campaign, iteration)
+        ts = self.train_surrogate.make(lab.output, surrogate, campaign, iteration, force_train)
+        jobs: list[Any] = [*flows, lab, ts]
+        gen_model: Any = generator
+        if train_generator:
+            tg = self.train_generator.make(lab.output, generator, campaign, iteration)
+            jobs.append(tg)
+            gen_model = tg.output.model
+        nxt = next_iteration(then, campaign, iteration, lab.output, ts.output.model, gen_model)
+        nxt.name = "next"
+        jobs.append(nxt)
+        for stage, made in (("label", lab), ("train", ts), ("next", nxt)):
+            tag(made, campaign, iteration, stage)
+        if train_generator:
+            tag(jobs[-2], campaign, iteration, "train")
+        return Flow(jobs, name=f"{self.name} {iteration} oracle")
+
+
+@dataclass
+class CampaignMaker(Maker):
+    """An active-learning campaign that re-enters itself until a stop rule holds.
+
+    Attributes
+    ----------
+    name
+        Flow name.
+    iteration
+        The :class:`IterationMaker` of every iteration.
+    surrogate, generator
+        Starting models (shipped names or directories).
+    max_iterations
+        Iteration cap.
+    oracle_budget
+        Oracle calculations on candidates over the whole campaign.
+    patience
+        Stop after this many iterations without a new stable candidate (0: never).
+    bootstrap
+        Corpus structures labelled by the oracle before iteration 0 (the surrogate is fine-tuned
+        on them to the oracle's energies); 0: start from ``surrogate`` as it is.
+    bootstrap_max_sites
+        Largest corpus structure in the bootstrap sample.
+    seed
+        Seeds the bootstrap sample.
+    discovery_maker
+        A Maker applied to the oracle-relaxed structure of every stable discovery when the
+        campaign finishes (e.g. atomate2's ``BandStructureMaker`` or a phonon flow): its
+        flows are added to the running workflow.
+    stable_threshold
+        E_hull (eV/atom) at or below which a discovery is stable.
+    """
+
+    name: str = "campaign"
+    iteration: IterationMaker = field(default_factory=IterationMaker)
+    surrogate: str = "perov5"
+    generator: str = "perov5"
+    max_iterations: int = 2
+    oracle_budget: int = 16
+    patience: int = 0
+    bootstrap: int = 12
+    bootstrap_max_sites: int = 10
+    seed: int = 0
+    discovery_maker: Maker | None = None
+    stable_threshold: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.max_iterations < 1:
+            raise ValueError(f"max_iterations must be at least 1, not {self.max_iterations}")
+        if self.oracle_budget < 1:
+            raise ValueError(f"the oracle budget must be at least 1, not {self.oracle_budget}")
+        if self.bootstrap < 0 or self.patience < 0:
+            raise ValueError("bootstrap and patience must be ≥ 0")
+
+    def make(self, campaign: str) -> Flow:
+        """Return the campaign's first flow (bootstrap, or iteration 0)."""
+        start = start_campaign(self, campaign)
+        start.name = "bootstrap" if self.bootstrap else "start"
+        tag(start, campaign, -1, "bootstrap")
+        return Flow([start], name=f"{self.name} {campaign}")
+
+    @property
+    def generator_mode(self) -> str:
+        """The generator mode the iterations sample with (``abinitio``; ``csp`` for designs)."""
+        return "csp" if self.iteration.generate.composition else "abinitio"
+
+    def before_start(self, campaign: str, settings: Any) -> str | None:
+        """Return a reason to finish before any work (a design already satisfied), or ``None``."""
+        return None
+
+    def stop_check(
+        self, campaign: str, iteration: int, used: int, stable: list[int], requested: bool
+    ) -> str | None:
+        """Return why the campaign stops after ``iteration`` (``-1``: bootstrap), or ``None``."""
+        if iteration < 0:
+            return "stop requested" if requested else None
+        return stop_reason(
+            iteration,
+            self.max_iterations,
+            used,
+            self.oracle_budget,
+            stable,
+            self.patience,
+            requested,
+        )
+
+    def follow_up(self, campaign: str, settings: Any) -> Flow | None:
+        """Return ``discovery_maker``'s flows on the campaign's stable discoveries, if any."""
+        from crystaloop.makers.dft import plain_structure
+        from crystaloop.stores.factory import open_store
+        from crystaloop.stores.labels import LabelStore
+
+        if self.discovery_maker is None:
+            return None
+        stable = LabelStore(open_store(settings, "labels")).query(
+            {
+                "campaign": campaign,
+                "kind": "candidate",
+                "e_hull": {"$lte": self.stable_threshold},
+            },
+            properties=["subject_id", "structure"],
+        )
+        flows = []
+        for doc in stable:
+            made = self.discovery_maker.make(plain_structure(doc["structure"]))
+            made.name = f"{made.name} {doc['subject_id']}"
+            tag(made, campaign, -2, "discovery")
+            flows.append(made)
+        return Flow(flows, name=f"{campaign} discoveries") if flows else None
+
+    def budget_for(self, used: int) -> int:
+        """Return this iteration's oracle budget given ``used`` calculations so far."""
+        return max(0, min(self.iteration.select.budget, self.oracle_budget - used))
+
+
+@job
+def start_campaign(maker: CampaignMaker, campaign: str) -> Response:
+    """Record the campaign, label a corpus sample with the oracle, then start iteration 0."""
+    from monty.json import jsanitize
+
+    from crystaloop.settings import load_settings
+    from crystaloop.stores.factory import open_store
+
+    settings = load_settings()
+    store = open_store(settings, "campaigns")
+    now = datetime.now(UTC).isoformat()
+    # $setOnInsert: a rerun of this job (a lost run recovered) keeps the recorded history
+    store._collection.update_one(
+        {"campaign": campaign},
+        {
+            "$setOnInsert": {
+                "campaign": campaign,
+                "kind": maker.name,
+                "state": "running",
+                "oracle": settings.oracle,
+                "started": now,
+                "maker": jsanitize(maker, strict=True, enum_values=True),
+                "stop_requested": False,
+                "iterations": {},
+            }
+        },
+        upsert=True,
+    )
+    done = maker.before_start(campaign, settings)
+    if done:
+        store._collection.update_one(
+            {"campaign": campaign},
+            {"$set": {"state": "finished", "stop_reason": done, "finished": now}},
+        )
+        return Response(output={"stop": done})
+    if not maker.bootstrap:
+        first = maker.iteration.make(
+            campaign, 0, maker.surrogate, maker.generator, maker.budget_for(0), maker
+        )
+        return Response(addition=first)
+    subjects = bootstrap_subjects(maker, campaign, settings)
+    flow = maker.iteration.collect(
+        subjects,
+        campaign,
+        -1,
+        maker.surrogate,
+        maker.generator,
+        maker,
+        train_generator=False,
+        force_train=True,
+    )
+    return Response(addition=flow)
+
+
+def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> list[Any]:
+    """Return the corpus sample to label before iteration 0, and its elemental references."""
+    import numpy as np
+
+    from crystaloop.chem.energies import chemsys_of
+    from crystaloop.ml.generative.checkpoint import find_generator, load_generator
+    from crystaloop.schemas import OracleSubject
+    from crystaloop.stores.corpus import CorpusStore
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore
+    from crystaloop.workflows.references import reference_subjects
+
+    cfg = load_generator(find_generator(maker.generator, maker.generator_mode)).config
+    from pymatgen.core import Element
+
+    allowed = {Element.from_Z(z).symbol for z in cfg.elements}
+    corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
+    pool = [
+        d
+        for d in corpus.corpus.query(
+            {"nsites": {"$lte": maker.bootstrap_max_sites}, "nelements": {"$gte": 2}},
+            properties=["material_id", "elements", "structure"],
+            sort={"material_id": 1},
+        )
+        if set(d["elements"]) <= allowed
+    ]
+    if not pool:
+        raise ValueError(
+            f"no corpus structure of ≤ {maker.bootstrap_max_sites} sites uses only the "
+            f"generator's elements: ingest a corpus first ('crystaloop corpus ingest')"
+        )
+    rng = np.random.default_rng(maker.seed)
+    picks = sorted(rng.choice(len(pool), size=min(maker.bootstrap, len(pool)), replace=False))
+    sample = [
+        OracleSubject(
+            subject_id=pool[i]["material_id"],
+            kind="corpus",
+            structure=pool[i]["structure"],
+            campaign=campaign,
+            iteration=-1,
+        )
+        for i in picks
+    ]
+    labels = LabelStore(open_store(settings, "labels"))
+    done = labels.labelled(settings.oracle, [s.subject_id for s in sample])
+    sample = [s for s in sample if s.subject_id not in done]
+    systems = {chemsys_of(pool[i]["elements"]) for i in picks}
+    refs = reference_subjects(
+        systems,
+        corpus,
+        labels,
+        settings.oracle,
+        campaign,
+        -1,
+        max_phases=0,
+        exclude={s.subject_id for s in sample},
+    )
+    return sample + refs
+
+
+@job
+def dispatch(
+    maker: IterationMaker, selected: Any, surrogate: str, generator: str, then: Any
+) -> Response:
+    """Add the oracle sub-flows of the selected candidates (and missing references) and the rest."""
+    from crystaloop.chem.energies import chemsys_of
+    from crystaloop.schemas import OracleSubject, SelectOutput
+    from crystaloop.settings import load_settings
+    from crystaloop.stores.candidates import CandidateStore
+    from crystaloop.stores.corpus import CorpusStore
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore
+    from crystaloop.workflows.references import reference_subjects
+
+    out = SelectOutput.model_validate(selected)
+    settings = load_settings()
+    docs = CandidateStore(open_store(settings, "candidates")).get(out.dft)
+    by_id = {d["candidate_id"]: d for d in docs}
+    subjects = [
+        OracleSubject(
+            subject_id=i,
+            kind="candidate",
+            structure=by_id[i]["structure"],
+            campaign=out.campaign,
+            iteration=out.iteration,
+        )
+        for i in out.dft
+    ]
+    systems = {
+        chemsys_of(s["element"] for site in d["structure"]["sites"] for s in site["species"])
+        for d in docs
+    }
+    corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
+    refs = reference_subjects(
+        systems,
+        corpus,
+        LabelStore(open_store(settings, "labels")),
+        settings.oracle,
+        out.campaign,
+        out.iteration,
+        max_phases=maker.max_reference_phases,
+    )
+    flow = maker.collect(subjects + refs, out.campaign, out.iteration, surrogate, generator, then)
+    return Response(output={"candidates": len(subjects), "references": len(refs)}, addition=flow)
+
+
+@job
+def next_iteration(
+    maker: CampaignMaker,
+    campaign: str,
+    iteration: int,
+    labelled: Any,
+    surrogate: str,
+    generator: str,
+) -> Response:
+    """Record the iteration; stop by the campaign's rules or add the next iteration."""
+    from crystaloop.schemas import LabelOutput
+    from crystaloop.settings import load_settings
+    from crystaloop.stores.candidates import CandidateStore
+    from crystaloop.stores.factory import open_store
+
+    settings = load_settings()
+    store = open_store(settings, "campaigns")
+    doc = store.query_one({"campaign": campaign}) or {}
+    out = LabelOutput.model_validate(labelled)
+    candidates = CandidateStore(open_store(settings, "candidates"))
+    used = candidates.count({"campaign": campaign, "selection": "dft"})
+    record = {
+        "iteration": iteration,
+        "surrogate": surrogate,
+        "generator": generator,
+        "seed": maker.iteration.generate.seed + max(iteration, 0),
+        "labelled": len(out.labelled),
+        "failed": len(out.failed),
+        "new_stable": len(out.new_stable),
+        "mae_before": out.mae_before,
+        "finished": datetime.now(UTC).isoformat(),
+    }
+    history = {int(k): v for k, v in (doc.get("iterations") or {}).items()}
+    history[iteration] = record
+    stable = [history[i]["new_stable"] for i in sorted(history) if i >= 0]
+    reason = maker.stop_check(campaign, iteration, used, stable, bool(doc.get("stop_requested")))
+    update: dict[str, Any] = {f"iterations.{iteration}": record}
+    if reason:
+        update.update(state="finished", stop_reason=reason, finished=record["finished"])
+    store._collection.update_one({"campaign": campaign}, {"$set": update})
+    print(_progress_line(campaign, iteration, record, candidates), flush=True)
+    if reason:
+        print(f"[{campaign}] finished: {reason}", flush=True)
+        follow = maker.follow_up(campaign, settings)
+        return Response(output={"stop": reason}, addition=follow)
+    flow = maker.iteration.make(
+        campaign, iteration + 1, surrogate, generator, maker.budget_for(used), maker
+    )
+    return Response(output={"next": iteration + 1}, addition=flow)
+
+
+def _progress_line(campaign: str, iteration: int, record: dict, candidates: Any) -> str:
+    if iteration < 0:
+        return (
+            f"[{campaign}] bootstrap: {record['labelled']} oracle labels, "
+            f"{record['failed']} failed; surrogate {record['surrogate']}"
+        )
+    q = {"campaign": campaign, "iteration": iteration}
+    mae = record["mae_before"]
+    mae_text = ", ".join(f"{k} {v:.3f}" for k, v in mae.items()) or "n/a"
+    return (
+        f"[{campaign}] iteration {iteration}: generated {candidates.count(q)}, "
+        f"passed screens {candidates.count({**q, 'status': 'passed'})}, "
+        f"to oracle {candidates.count({**q, 'selection': 'dft'})}, "
+        f"accepted as predicted {candidates.count({**q, 'selection': 'predicted'})}, "
+        f"failed {candidates.count({**q, 'oracle': 'failed'})}, "
+        f"new stable {record['new_stable']}, surrogate MAE before retraining {mae_text}"
+    )

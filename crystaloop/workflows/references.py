@@ -1,0 +1,73 @@
+"""Which structures the oracle must label so that a candidate's E_form and E_hull can be computed.
+
+For each chemical system of the candidates: one prototype per element (``element:<X>``) and up to
+``max_elemental`` corpus phases of each element, plus up to ``max_phases`` corpus phases of the
+system and of each subsystem (at most ``max_compounds`` in all, largest systems first). Each is
+skipped once the oracle has labelled it: labels are cached across iterations and campaigns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crystaloop.chem.energies import element_prototype, subsystems
+from crystaloop.schemas import OracleSubject
+from crystaloop.stores.corpus import CorpusStore
+from crystaloop.stores.labels import LabelStore
+
+
+def reference_subjects(
+    chemsys: set[str],
+    corpus: CorpusStore,
+    labels: LabelStore,
+    oracle: str,
+    campaign: str,
+    iteration: int,
+    max_elemental: int = 1,
+    max_phases: int = 2,
+    max_compounds: int = 12,
+    max_sites: int = 20,
+    exclude: set[str] | None = None,
+) -> list[OracleSubject]:
+    """Return the reference subjects the oracle has not labelled yet for these systems."""
+    exclude = set(exclude or ())
+    subjects: dict[str, OracleSubject] = {}
+
+    def add(subject_id: str, kind: Any, structure: dict[str, Any]) -> None:
+        if subject_id not in exclude:
+            subjects.setdefault(
+                subject_id,
+                OracleSubject(
+                    subject_id=subject_id,
+                    kind=kind,
+                    structure=structure,
+                    campaign=campaign,
+                    iteration=iteration,
+                ),
+            )
+
+    elements = sorted({el for system in chemsys for el in system.split("-")})
+    for el in elements:
+        add(f"element:{el}", "element", element_prototype(el).as_dict())
+        for doc in corpus.corpus.query(
+            {"chemsys": el, "nsites": {"$lte": max_sites}},
+            properties=["material_id", "structure"],
+            sort={"nsites": 1},
+            limit=max_elemental,
+        ):
+            add(doc["material_id"], "corpus", doc["structure"])
+    compounds = sorted({s for system in chemsys for s in subsystems(system) if "-" in s})
+    added = 0
+    for system in sorted(compounds, key=lambda s: (-s.count("-"), s)):
+        if added >= max_compounds:
+            break
+        for doc in corpus.corpus.query(
+            {"chemsys": system, "nsites": {"$lte": max_sites}},
+            properties=["material_id", "structure"],
+            sort={"nsites": 1},
+            limit=max_phases,
+        ):
+            add(doc["material_id"], "corpus", doc["structure"])
+            added += 1
+    done = labels.labelled(oracle, subjects)
+    return [s for sid, s in subjects.items() if sid not in done]

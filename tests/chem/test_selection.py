@@ -1,0 +1,52 @@
+"""Confidence routing: accepted, oracle, rejected; budget and diversity."""
+
+from __future__ import annotations
+
+import pytest
+
+from crystaloop.chem.selection import Scored, SelectionPolicy, select
+
+
+def _c(i: str, mean: float | None, std: float | None = 0.1, conf: float | None = 0.5, f="A"):
+    return Scored(i, formula=f"{f}{i}", chemsys=f"{f}{i}-O", mean=mean, std=std, confidence=conf)
+
+
+def test_confident_promising_is_accepted_uncertain_goes_to_the_oracle():
+    policy = SelectionPolicy(threshold=0.0, kappa=1.0, min_confidence=0.9, budget=5)
+    out = select(
+        [
+            _c("1", -0.5, 0.05, 0.95),  # confident, promising → accepted
+            _c("2", -0.2, 0.3, 0.3),  # uncertain, promising → oracle
+            _c("3", 0.8, 0.1, 0.3),  # 0.8 − 0.1 > 0 → rejected
+            _c("4", 0.1, 0.3, 0.95),  # confident but mean > threshold, bound < 0 → oracle
+            _c("5", None, None, None),  # unscorable → oracle, last
+        ],
+        policy,
+    )
+    assert out.accepted == ["1"]
+    assert out.dft == ["2", "4", "5"]
+    assert out.rejected == ["3"]
+    assert "not promising" in out.reasons["3"] and "unscorable" in out.reasons["5"]
+
+
+def test_budget_is_spent_on_the_most_promising_first():
+    policy = SelectionPolicy(budget=2, min_confidence=1.0)
+    out = select([_c("1", -0.1), _c("2", -0.9), _c("3", -0.5)], policy)
+    assert out.dft == ["2", "3"]
+    assert out.rejected == ["1"] and "budget" in out.reasons["1"]
+
+
+def test_diversity_skips_near_identical_candidates():
+    policy = SelectionPolicy(budget=3, min_confidence=1.0, max_per_formula=1)
+    same = [Scored(str(i), "BaTiO3", "Ba-O-Ti", -0.5 - i / 10, 0.2, 0.1) for i in range(3)]
+    out = select([*same, _c("9", -0.1)], policy)
+    assert out.dft == ["2", "9"]
+    assert "diversity" in out.reasons["0"]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"budget": -1}, {"min_confidence": 1.5}, {"kappa": -1}, {"max_per_formula": 0}]
+)
+def test_bad_policies_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        SelectionPolicy(**kwargs)

@@ -1,0 +1,62 @@
+"""A tiny campaign for the integration tests (importable by the tests, not a conftest)."""
+
+from __future__ import annotations
+
+import itertools
+
+from crystaloop.makers import (
+    GenerateMaker,
+    ScreenMaker,
+    SelectMaker,
+    TrainGeneratorMaker,
+    TrainSurrogateMaker,
+)
+from crystaloop.workflows import CampaignMaker, IterationMaker
+
+
+def ingest_small_corpus(settings, n: int = 150) -> None:
+    """Ingest the first ``n`` Perov-5 records of the bundled sample corpus."""
+    from crystaloop.stores.corpus import CorpusStore
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.ingest import read_records
+    from crystaloop.stores.ingest.prepare import PrepareOptions
+    from crystaloop.stores.ingest.sample import sample_corpus_files
+
+    path = sample_corpus_files()["perov_5"]
+    _, records = read_records(path, max_bytes=2**30)
+    corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
+    corpus.ingest(
+        itertools.islice(records, n),
+        PrepareOptions(source="perov_5", file=str(path), max_sites=settings.max_sites),
+    )
+
+
+def tiny_campaign(oracle_maker=None, iterations: int = 2) -> CampaignMaker:
+    """Two iterations of 8 candidates, one oracle calculation each, fast retraining."""
+    iteration = IterationMaker(
+        generate=GenerateMaker(n=8, steps=100),
+        screen=ScreenMaker(allow_p1=True),
+        select=SelectMaker(budget=1, threshold=10.0, min_confidence=1.0),
+        train_surrogate=TrainSurrogateMaker(min_new_labels=1, epochs=2, patience=2, members=2),
+        train_generator=TrainGeneratorMaker(
+            min_new_stable=1, stable_threshold=100.0, epochs=1, seconds=5
+        ),
+        max_reference_phases=0,
+    )
+    if oracle_maker is not None:
+        iteration.oracle = oracle_maker
+    return CampaignMaker(
+        iteration=iteration,
+        max_iterations=iterations,
+        oracle_budget=2 * iterations,
+        bootstrap=2,
+        bootstrap_max_sites=5,
+    )
+
+
+def fresh_profile(settings) -> None:
+    """Write the configuration and reset the embedded LaunchPad."""
+    from crystaloop.launchpad.config import initialize_launchpad, write_configuration
+
+    write_configuration(settings)
+    initialize_launchpad(settings)
