@@ -20,14 +20,14 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--iterations", default=2, show_default=True, type=click.IntRange(1)),
         click.option(
             "--dft-budget",
-            default=12,
+            default=8,
             show_default=True,
             type=click.IntRange(1),
             help="Oracle calculations on candidates over the whole campaign.",
         ),
         click.option(
             "--per-iteration",
-            default=6,
+            default=4,
             show_default=True,
             type=click.IntRange(1),
             help="Oracle calculations on candidates per iteration.",
@@ -42,7 +42,7 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--steps",
-            default=50,
+            default=100,
             show_default=True,
             type=click.IntRange(1),
             help="Sampling steps of the generator.",
