@@ -6,6 +6,8 @@ import logging
 import os
 from typing import Any
 
+from jobflow.utils.log import initialize_logger as _initialize_logger
+
 from crystaloop.settings import CrystaloopSettings
 
 
@@ -27,10 +29,13 @@ def submit_flow(settings: CrystaloopSettings, flow: Any, metadata: dict[str, Any
     return sorted(mapping.values())
 
 
-def run_in_process(settings: CrystaloopSettings, launch_dir: str | None = None) -> None:
+def run_in_process(
+    settings: CrystaloopSettings, launch_dir: str | None = None, quiet: bool = True
+) -> None:
     """Run every ready Firework in this process until none is left (``rapidfire``).
 
     Fireworks added by running ones (the campaign adding its next iteration) are picked up too.
+    ``quiet`` keeps jobflow's and FireWorks' per-job INFO lines off the terminal.
     """
     from fireworks.core.fworker import FWorker
     from fireworks.core.rocket_launcher import rapidfire
@@ -39,8 +44,18 @@ def run_in_process(settings: CrystaloopSettings, launch_dir: str | None = None) 
     from crystaloop.launchpad.worker import use_job_store
 
     use_job_store(settings)
-    for name in ("jobflow", "rocket.launcher", "launchpad"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    if quiet:
+        import functools
+
+        import jobflow
+
+        # jobflow's Firetask re-initialises the root logger at INFO for every job it runs
+        jobflow.initialize_logger = functools.partial(
+            _initialize_logger, level=logging.WARNING
+        )
+        import fireworks.core.rocket
+
+        fireworks.core.rocket.ROCKET_STREAM_LOGLEVEL = "WARNING"
     directory = launch_dir or str(settings.launches_dir)
     os.makedirs(directory, exist_ok=True)
     rapidfire(

@@ -64,8 +64,8 @@ class TrainSurrogateMaker(Maker):
     head_map: dict[str, str] = field(default_factory=lambda: {"e_form": "heat_ref"})
     min_new_labels: int = 4
     max_age: int = 3
-    epochs: int = 40
-    patience: int = 10
+    epochs: int = 15
+    patience: int = 5
     lr: float = 5e-4
     members: int = 3
     val_fraction: float = 0.2

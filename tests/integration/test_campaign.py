@@ -126,3 +126,25 @@ def test_an_atomate2_maker_runs_on_each_stable_discovery(finished):
     follow = launchpad.get_fw_ids({"spec.crystaloop.stage": "discovery"})
     assert len(follow) == stable
     assert all(launchpad.get_fw_by_id(i).state == "COMPLETED" for i in follow)
+
+
+def test_status_json_and_recover_on_a_finished_campaign(finished, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from crystaloop.cli import main
+
+    monkeypatch.setenv("CRYSTALOOP_HOME", str(finished.home))
+    result = CliRunner().invoke(main, ["status", "--json", "--campaign", CAMPAIGN])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert {"campaign", "state", "labels", "duplicate_labels", "iterations"} <= set(data)
+    assert data["campaign"] == CAMPAIGN and data["duplicate_labels"] == 0 and data["labels"] > 0
+    keys = {"iteration", "generated", "valid", "selected", "dft_done", "dft_failed", "accepted"}
+    assert all(keys | {"new_stable"} <= set(row) for row in data["iterations"])
+    text = CliRunner().invoke(main, ["status"])
+    assert text.exit_code == 0 and "iteration 0:" in text.output  # the latest campaign
+    recovered = CliRunner().invoke(main, ["recover", "--expiration", "0"])
+    assert recovered.exit_code == 0, recovered.output
+    assert "lost runs: 0" in recovered.output and "duplicated label keys: 0" in recovered.output
