@@ -50,9 +50,7 @@ def run_in_process(
         import jobflow
 
         # jobflow's Firetask re-initialises the root logger at INFO for every job it runs
-        jobflow.initialize_logger = functools.partial(
-            _initialize_logger, level=logging.WARNING
-        )
+        jobflow.initialize_logger = functools.partial(_initialize_logger, level=logging.WARNING)
         import fireworks.core.rocket
 
         fireworks.core.rocket.ROCKET_STREAM_LOGLEVEL = "WARNING"
