@@ -33,6 +33,9 @@ class GenerateMaker(Maker):
         Crystals per network evaluation.
     seed
         Random seed (the iteration number is added, so iterations differ).
+    spacegroup, target_eform, guidance
+        Conditions of a conditional generator (space group 1–230, formation energy in the units
+        it was trained on) and the classifier-free guidance weight.
     """
 
     name: str = "generate"
@@ -43,6 +46,9 @@ class GenerateMaker(Maker):
     num_atoms: str = "training"
     batch_size: int = 512
     seed: int = 0
+    spacegroup: int | None = None
+    target_eform: float | None = None
+    guidance: float = 1.0
 
     @crystaloop_job("generate", GenerateOutput)
     def make(self, campaign: str, iteration: int = 0) -> GenerateOutput:
@@ -78,7 +84,9 @@ class GenerateMaker(Maker):
             model,
             counts,
             per_crystal,
-            options=SamplerOptions(steps=self.steps),
+            options=SamplerOptions(steps=self.steps, guidance=self.guidance),
+            spacegroup=self.spacegroup,
+            eform=self.target_eform,
             batch_size=self.batch_size,
             device=settings.device,
         )

@@ -117,3 +117,9 @@ def test_survivors_are_scored_by_the_surrogate_with_uncertainty(settings):
         assert set(doc["scores"]) == {"heat_ref", "dir_gap", "ind_gap"}
         heat = doc["scores"]["heat_ref"]
         assert heat["std"] > 0 and 0 <= heat["confidence"] <= 1
+
+
+def test_a_condition_the_generator_was_not_trained_with_is_refused(settings):
+    maker = GenerateMaker(model="perov5", n=2, steps=2, spacegroup=221)
+    with pytest.raises(ValueError, match="not trained with a space-group condition"):
+        maker.make.original(maker, "camp", 0)
