@@ -55,7 +55,13 @@ class DesignMaker(CampaignMaker):
             it,
             generate=replace(it.generate, composition=self.formula),
             screen=replace(it.screen, allow_p1=False),
-            select=replace(it.select, threshold=self.max_eform),
+            # one formula: diversity caps per formula would allow a single oracle run
+            select=replace(
+                it.select,
+                threshold=self.max_eform,
+                max_per_formula=it.select.budget,
+                max_per_chemsys=it.select.budget,
+            ),
             train_generator=replace(it.train_generator, mode="csp"),
         )
 

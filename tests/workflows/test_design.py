@@ -16,6 +16,8 @@ def test_design_runs_csp_of_the_formula_without_p1():
     assert maker.iteration.generate.composition == "NaCl"
     assert maker.iteration.screen.allow_p1 is False
     assert maker.iteration.select.threshold == -0.5
+    budget = maker.iteration.select.budget
+    assert maker.iteration.select.max_per_formula == budget  # every pick has this formula
     assert maker.generator_mode == "csp"
 
 
