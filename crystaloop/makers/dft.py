@@ -21,6 +21,8 @@ from typing import Any
 
 from jobflow import Flow, Maker
 
+from crystaloop.makers.jobs import jobs_of
+
 ORACLES = ("chgnet", "vasp")
 
 
@@ -112,16 +114,8 @@ class DFTMaker(Maker):
         }
         flow = Flow(jobs, output=output, name=f"{self.name} {subject_id}")
         first = True
-        for job in _all_jobs(flow):
+        for job in jobs_of(flow):
             if not first:
                 job.config.on_missing_references = OnMissing.NONE
             first = False
         return flow
-
-
-def _all_jobs(flow: Flow) -> list[Any]:
-    """Return the jobs of a flow, nested flows included, in order."""
-    out = []
-    for item in flow.jobs:
-        out += _all_jobs(item) if isinstance(item, Flow) else [item]
-    return out

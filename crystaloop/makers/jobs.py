@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from jobflow import OnMissing, job
+from jobflow import Flow, Job, OnMissing, job
 
 
 def crystaloop_job(
@@ -40,3 +40,13 @@ def crystaloop_job(
         return make
 
     return decorator
+
+
+def jobs_of(item: Flow | Job) -> list[Job]:
+    """Return every job of a flow (nested flows included) or the job itself."""
+    if isinstance(item, Job):
+        return [item]
+    out: list[Job] = []
+    for sub in item.jobs:
+        out += jobs_of(sub)
+    return out

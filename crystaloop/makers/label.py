@@ -139,9 +139,11 @@ class LabelMaker(Maker):
                     surrogate=candidate.get("surrogate"),
                 )
             )
-        # store the energies first, so the references include this batch's elemental phases
-        labels.upsert(docs)
         refs = labels.references(oracle, {el for d in docs for el in d.elements})
+        for doc in docs:  # this batch's elemental phases count as references too
+            if len(doc.elements) == 1:
+                el = doc.elements[0]
+                refs[el] = min(refs.get(el, doc.energy_per_atom), doc.energy_per_atom)
         targets = []
         for doc in docs:
             if all(el in refs for el in doc.elements):

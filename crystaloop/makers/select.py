@@ -45,17 +45,14 @@ class SelectMaker(Maker):
 
     def policy(self, budget: int | None = None) -> Any:
         """Return the :class:`~crystaloop.chem.selection.SelectionPolicy` of these fields."""
+        from dataclasses import fields
+
         from crystaloop.chem.selection import SelectionPolicy
 
-        return SelectionPolicy(
-            target=self.target,
-            threshold=self.threshold,
-            kappa=self.kappa,
-            min_confidence=self.min_confidence,
-            budget=self.budget if budget is None else budget,
-            max_per_formula=self.max_per_formula,
-            max_per_chemsys=self.max_per_chemsys,
-        )
+        values = {f.name: getattr(self, f.name) for f in fields(SelectionPolicy)}
+        if budget is not None:
+            values["budget"] = budget
+        return SelectionPolicy(**values)
 
     @crystaloop_job("select", SelectOutput)
     def make(self, scored: Any, budget: int | None = None) -> SelectOutput:

@@ -112,9 +112,7 @@ class TrainSurrogateMaker(Maker):
         age = iteration - (previous.iteration if previous else -1)
         if not force and (fresh == 0 or (fresh < self.min_new_labels and age < self.max_age)):
             reason = f"{fresh} new labels < {self.min_new_labels}, model {age} iterations old"
-            return TrainOutput(
-                campaign=campaign, iteration=iteration, model=model, trained=False, reason=reason
-            )
+            return TrainOutput.skipped(campaign, iteration, model, reason)
         docs = labels.query(
             {"oracle": settings.oracle, **{t: {"$ne": None} for t in self.targets}},
             properties=["label_id", "structure", *self.targets],
@@ -268,9 +266,7 @@ class TrainGeneratorMaker(Maker):
         )
         if len(stable) < max(1, self.min_new_stable):
             reason = f"{len(stable)} new stable < {self.min_new_stable}"
-            return TrainOutput(
-                campaign=campaign, iteration=iteration, model=model, trained=False, reason=reason
-            )
+            return TrainOutput.skipped(campaign, iteration, model, reason)
         directory = find_generator(model, self.mode)
         generator = load_generator(directory, device="cpu")
         cfg = generator.config

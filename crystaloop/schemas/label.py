@@ -154,3 +154,10 @@ class TrainOutput(BaseModel):
     trained: bool
     reason: str
     model_id: str | None = None
+
+    @classmethod
+    def skipped(cls, campaign: str, iteration: int, model: str, reason: str) -> TrainOutput:
+        """Return the output of a train job that kept ``model``, saying why."""
+        return cls(
+            campaign=campaign, iteration=iteration, model=model, trained=False, reason=reason
+        )

@@ -70,7 +70,7 @@ class LabelStore:
         self, oracle: str, chemsys: Iterable[str], exclude: Iterable[str] = ()
     ) -> list[Phase]:
         """Return the ``oracle`` labels within these systems and their subsystems, as phases."""
-        from pymatgen.core import Composition
+        from pymatgen.core import Structure
 
         systems = sorted({sub for system in chemsys for sub in subsystems(system)})
         skip = set(exclude)
@@ -81,7 +81,7 @@ class LabelStore:
         ):
             if d["subject_id"] in skip:
                 continue
-            comp = Composition.from_dict(_composition_of(d["structure"]))
+            comp = Structure.from_dict(d["structure"]).composition
             out.append(Phase(d["label_id"], comp, float(d["energy"])))
         return out
 
@@ -96,11 +96,3 @@ class LabelStore:
     def count(self, criteria: dict[str, Any] | None = None) -> int:
         """Return the number of labels matching ``criteria``."""
         return self.store.count(criteria or {})
-
-
-def _composition_of(structure: dict[str, Any]) -> dict[str, float]:
-    counts: dict[str, float] = {}
-    for site in structure["sites"]:
-        for species in site["species"]:
-            counts[species["element"]] = counts.get(species["element"], 0.0) + species["occu"]
-    return counts

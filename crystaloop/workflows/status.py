@@ -39,12 +39,12 @@ def campaign_status(
     models = ModelRegistry(open_store(settings, "models"))
     records = {int(k): v for k, v in (doc.get("iterations") or {}).items()}
     seen = {d["iteration"] for d in candidates.store.query({"campaign": campaign}, ["iteration"])}
+    surrogate = models.latest(campaign, "surrogate")
     rows = []
     for i in sorted(seen | {k for k in records if k >= 0}):
         q = {"campaign": campaign, "iteration": i}
         stable = labels.count({**q, "kind": "candidate", "e_hull": {"$lte": stable_threshold}})
         record = records.get(i, {})
-        surrogate = models.latest(campaign, "surrogate")
         rows.append(
             {
                 "iteration": i,

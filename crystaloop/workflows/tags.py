@@ -11,15 +11,7 @@ from typing import Any
 
 from jobflow import Flow, Job
 
-
-def jobs_of(item: Flow | Job) -> list[Job]:
-    """Return every job of a flow (nested flows included) or the job itself."""
-    if isinstance(item, Job):
-        return [item]
-    out: list[Job] = []
-    for sub in item.jobs:
-        out += jobs_of(sub)
-    return out
+from crystaloop.makers.jobs import jobs_of
 
 
 def tag(item: Flow | Job, campaign: str, iteration: int, stage: str | None = None) -> Any:

@@ -85,9 +85,9 @@ def _vasp_label_flow(shared_data: Path):
 
 
 def _static_job(oracle: Flow):
-    from crystaloop.makers.dft import _all_jobs
+    from crystaloop.makers.jobs import jobs_of
 
-    jobs = {job.name: job for job in _all_jobs(oracle)}
+    jobs = {job.name: job for job in jobs_of(oracle)}
     assert set(jobs) == set(REF_PATHS)
     return jobs["MP GGA static"]
 
