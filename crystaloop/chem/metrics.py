@@ -172,7 +172,7 @@ def compositional_validity(structures: Sequence[Structure]) -> float:
     return _fraction([_is_compositionally_valid(s) for s in structures])
 
 
-def _dedup_key(structure: Structure) -> tuple[str, int]:
+def dedup_key(structure: Structure) -> tuple[str, int]:
     """Reduced formula and spglib primitive-cell size: structures with other keys never match.
 
     The same prefilter as the screens (:mod:`crystaloop.chem.screens`); without the size, a
@@ -181,23 +181,31 @@ def _dedup_key(structure: Structure) -> tuple[str, int]:
     return structure.composition.reduced_formula, symmetry_info(structure).n_primitive
 
 
-def uniqueness(structures: Sequence[Structure]) -> float:
-    """Return the fraction of structures that match no earlier structure of the list.
+def unique_flags(structures: Sequence[Structure]) -> list[bool]:
+    """Return, for each structure, whether it matches no earlier structure of the list.
 
     Each structure is compared with the earlier unique structures of the same dedup key
     (reduced formula and primitive-cell size; the first of each set of duplicates stands for
-    it). 0 for an empty list.
+    it).
     """
     matcher = dedup_matcher()
     kept: dict[tuple[str, int], list[Structure]] = {}
     flags = []
     for structure in structures:
-        group = kept.setdefault(_dedup_key(structure), [])
+        group = kept.setdefault(dedup_key(structure), [])
         unique = not any(_fits(matcher, structure, other) for other in group)
         if unique:
             group.append(structure)
         flags.append(unique)
-    return _fraction(flags)
+    return flags
+
+
+def uniqueness(structures: Sequence[Structure]) -> float:
+    """Return the fraction of structures that match no earlier structure of the list.
+
+    See :func:`unique_flags`. 0 for an empty list.
+    """
+    return _fraction(unique_flags(structures))
 
 
 def novelty(structures: Sequence[Structure], reference: Sequence[Structure]) -> float:
@@ -209,10 +217,10 @@ def novelty(structures: Sequence[Structure], reference: Sequence[Structure]) -> 
     matcher = dedup_matcher()
     by_key: dict[tuple[str, int], list[Structure]] = {}
     for other in reference:
-        by_key.setdefault(_dedup_key(other), []).append(other)
+        by_key.setdefault(dedup_key(other), []).append(other)
     return _fraction(
         [
-            not any(_fits(matcher, s, other) for other in by_key.get(_dedup_key(s), ()))
+            not any(_fits(matcher, s, other) for other in by_key.get(dedup_key(s), ()))
             for s in structures
         ]
     )

@@ -126,3 +126,27 @@ def select(candidates: list[Scored], policy: SelectionPolicy) -> Selection:
             per_formula[c.formula] = per_formula.get(c.formula, 0) + 1
             per_chemsys[c.chemsys] = per_chemsys.get(c.chemsys, 0) + 1
     return out
+
+
+def select_random(candidates: list[Scored], budget: int, seed: int) -> Selection:
+    """Draw ``budget`` candidates for the oracle uniformly at random (the random baseline).
+
+    Scores are ignored; nothing is accepted as a prediction. The draw is seeded, so the same
+    candidates and seed give the same picks.
+    """
+    import numpy as np
+
+    if budget < 0:
+        raise ValueError(f"budget must be ≥ 0, not {budget}")
+    out = Selection()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(candidates))
+    picked = {int(k) for k in order[:budget]}
+    for k, c in enumerate(candidates):
+        if k in picked:
+            out.dft.append(c.candidate_id)
+            out.reasons[c.candidate_id] = "random baseline: drawn for the oracle"
+        else:
+            out.rejected.append(c.candidate_id)
+            out.reasons[c.candidate_id] = "random baseline: not drawn"
+    return out

@@ -10,7 +10,12 @@ from typing import Any
 import click
 
 from crystaloop.cli import main
-from crystaloop.cli.common import echo_json, load_settings_or_fail, open_corpus
+from crystaloop.cli.common import (
+    echo_json,
+    load_settings_or_fail,
+    open_corpus,
+    resolve_campaign,
+)
 
 
 def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -64,6 +69,24 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Stop after this many iterations without a new stable candidate (0: never).",
         ),
         click.option("--seed", default=0, show_default=True),
+        click.option(
+            "--selection",
+            type=click.Choice(["surrogate", "random"]),
+            default="surrogate",
+            show_default=True,
+            help="How candidates reach the oracle: the surrogate's confidence routing, or "
+            "drawn at random from those that passed the screens (a baseline).",
+        ),
+        click.option(
+            "--freeze-surrogate",
+            is_flag=True,
+            help="Keep the bootstrap surrogate: no retraining in the iterations (a baseline).",
+        ),
+        click.option(
+            "--freeze-generator",
+            is_flag=True,
+            help="Keep the starting generator: no fine-tuning on discoveries (a baseline).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -77,7 +100,12 @@ def build_campaign(
 
     ``design`` (``formula``, ``max_eform``, ``n``) makes a :class:`DesignMaker` instead.
     """
-    from crystaloop.makers import GenerateMaker, SelectMaker, TrainSurrogateMaker
+    from crystaloop.makers import (
+        GenerateMaker,
+        SelectMaker,
+        TrainGeneratorMaker,
+        TrainSurrogateMaker,
+    )
     from crystaloop.ml.checkpoint import CheckpointError, find_surrogate
     from crystaloop.ml.generative.checkpoint import find_generator
     from crystaloop.stores.factory import open_store
@@ -101,8 +129,11 @@ def build_campaign(
         generate=GenerateMaker(
             model=kw["generator"], n=kw["n_generate"], steps=kw["steps"], seed=kw["seed"]
         ),
-        select=SelectMaker(budget=kw["per_iteration"]),
-        train_surrogate=TrainSurrogateMaker(targets=targets, seed=kw["seed"]),
+        select=SelectMaker(budget=kw["per_iteration"], strategy=kw["selection"], seed=kw["seed"]),
+        train_surrogate=TrainSurrogateMaker(
+            targets=targets, seed=kw["seed"], frozen=kw["freeze_surrogate"]
+        ),
+        train_generator=TrainGeneratorMaker(frozen=kw["freeze_generator"]),
     )
     cls: Any = CampaignMaker
     extra: dict[str, Any] = {}
@@ -212,18 +243,6 @@ def submit(**kw: Any) -> None:
     )
 
 
-def _resolve(settings: Any, campaign: str | None) -> str:
-    from crystaloop.workflows.status import latest_campaign
-
-    try:
-        found = campaign or latest_campaign(settings)
-    except ConnectionError as err:
-        raise click.ClickException(str(err)) from err
-    if not found:
-        raise click.ClickException("no campaign has been started ('crystaloop run' or 'submit')")
-    return found
-
-
 def print_status(settings: Any, campaign: str) -> None:
     """Print the per-iteration table of a campaign."""
     from crystaloop.workflows.status import campaign_status
@@ -277,7 +296,7 @@ def status(campaign: str | None, as_json: bool) -> None:
     from crystaloop.workflows.status import campaign_status
 
     settings = load_settings_or_fail()
-    found = _resolve(settings, campaign)
+    found = resolve_campaign(settings, campaign)
     if as_json:
         data = campaign_status(settings, found)
         data["fireworks"] = firework_states(settings, found)
@@ -331,7 +350,7 @@ def stop(campaign: str | None) -> None:
     from crystaloop.workflows.status import request_stop
 
     settings = load_settings_or_fail()
-    found = _resolve(settings, campaign)
+    found = resolve_campaign(settings, campaign)
     request_stop(settings, found)
     click.echo(f"campaign {found} will stop after its running iteration")
 

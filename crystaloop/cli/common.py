@@ -32,3 +32,16 @@ def open_corpus(settings: Any) -> Any:
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON."""
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+def resolve_campaign(settings: Any, campaign: str | None) -> str:
+    """Return ``campaign``, or the latest one; exit with one line when there is none."""
+    from crystaloop.workflows.status import latest_campaign
+
+    try:
+        found = campaign or latest_campaign(settings)
+    except ConnectionError as err:
+        raise click.ClickException(str(err)) from err
+    if not found:
+        raise click.ClickException("no campaign has been started ('crystaloop run' or 'submit')")
+    return found

@@ -10,6 +10,9 @@ from jobflow import Maker
 from crystaloop.makers.jobs import crystaloop_job
 from crystaloop.schemas import SelectOutput
 
+#: Selection strategies: the surrogate's confidence routing, or the random baseline.
+STRATEGIES = ("surrogate", "random")
+
 
 @dataclass
 class SelectMaker(Maker):
@@ -32,6 +35,11 @@ class SelectMaker(Maker):
         Oracle calculations per iteration.
     max_per_formula, max_per_chemsys
         Diversity caps per iteration.
+    strategy
+        ``surrogate`` (the routing above) or ``random``: the budget drawn uniformly from the
+        screened candidates (a baseline; seeded by ``seed`` and the iteration).
+    seed
+        Seed of the random strategy.
     """
 
     name: str = "select"
@@ -42,6 +50,14 @@ class SelectMaker(Maker):
     budget: int = 8
     max_per_formula: int = 1
     max_per_chemsys: int = 2
+    strategy: str = "surrogate"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"unknown selection strategy {self.strategy!r}: choose {', '.join(STRATEGIES)}"
+            )
 
     def policy(self, budget: int | None = None) -> Any:
         """Return the :class:`~crystaloop.chem.selection.SelectionPolicy` of these fields."""
@@ -58,7 +74,7 @@ class SelectMaker(Maker):
     def make(self, scored: Any, budget: int | None = None) -> SelectOutput:
         """Select from ``scored`` (a :class:`ScoreOutput`); ``budget`` overrides the field."""
         from crystaloop.chem.energies import chemsys_of
-        from crystaloop.chem.selection import Scored, select
+        from crystaloop.chem.selection import Scored, select, select_random
         from crystaloop.schemas import ScoreOutput
         from crystaloop.settings import load_settings
         from crystaloop.stores.artifacts import artifact_store
@@ -88,7 +104,11 @@ class SelectMaker(Maker):
                     **({k: score[k] for k in ("mean", "std", "confidence")} if score else {}),
                 )
             )
-        selection = select(items, self.policy(budget))
+        if self.strategy == "random":
+            n = self.budget if budget is None else budget
+            selection = select_random(items, n, self.seed + 1000 * max(out.iteration, 0))
+        else:
+            selection = select(items, self.policy(budget))
         routes = {i: "dft" for i in selection.dft}
         routes.update({i: "predicted" for i in selection.accepted})
         routes.update({i: "rejected" for i in selection.rejected})

@@ -57,6 +57,8 @@ class TrainSurrogateMaker(Maker):
         Validation split of the labels by a seeded hash of their id.
     max_labels
         Newest labels used at most.
+    frozen
+        Keep the model: only the forced bootstrap fine-tune runs (the "no retraining" baseline).
     """
 
     name: str = "train surrogate"
@@ -71,6 +73,7 @@ class TrainSurrogateMaker(Maker):
     val_fraction: float = 0.2
     seed: int = 0
     max_labels: int = 20000
+    frozen: bool = False
 
     @crystaloop_job("train", TrainOutput)
     def make(
@@ -96,6 +99,8 @@ class TrainSurrogateMaker(Maker):
         from crystaloop.stores.labels import LabelStore
         from crystaloop.stores.models import ModelRegistry
 
+        if self.frozen and not force:
+            return TrainOutput.skipped(campaign, iteration, model, "frozen: the model is kept")
         settings = load_settings()
         labels = LabelStore(open_store(settings, "labels"))
         registry = ModelRegistry(open_store(settings, "models"))
@@ -205,6 +210,8 @@ class TrainGeneratorMaker(Maker):
         eV/atom above the hull.
     epochs, lr, seconds, replay_fraction, seed
         Fine-tuning options (``seconds``: time limit).
+    frozen
+        Never fine-tune (a baseline that keeps the starting generator).
     mode
         Which model of the bundle to fine-tune: ``abinitio`` (campaigns) or ``csp`` (designs).
     """
@@ -218,6 +225,7 @@ class TrainGeneratorMaker(Maker):
     seconds: float = 60.0
     replay_fraction: float = 2.0
     seed: int = 0
+    frozen: bool = False
 
     @crystaloop_job("train", TrainOutput)
     def make(self, labelled: Any, model: str, campaign: str, iteration: int) -> TrainOutput:
@@ -249,6 +257,8 @@ class TrainGeneratorMaker(Maker):
         from crystaloop.stores.labels import LabelStore
         from crystaloop.stores.models import ModelRegistry
 
+        if self.frozen:
+            return TrainOutput.skipped(campaign, iteration, model, "frozen: the model is kept")
         settings = load_settings()
         registry = ModelRegistry(open_store(settings, "models"))
         previous = registry.latest(campaign, "generator")

@@ -8,7 +8,7 @@ collection's indexes created on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crystaloop.settings import CrystaloopSettings
 
@@ -77,3 +77,19 @@ def open_store(settings: CrystaloopSettings, collection: str) -> Store:
         where = store.name
         raise ConnectionError(f"cannot open store {where}: {type(err).__name__}: {err}") from err
     return store
+
+
+def mongo_client(settings: CrystaloopSettings) -> Any:
+    """Return a pymongo ``MongoClient`` for the profile: MongoDB's, or the embedded twin.
+
+    For querying by hand: ``mongo_client(settings)[settings.database]`` holds the stores and
+    ``[settings.launchpad_database]`` the LaunchPad's collections. The credentials stay in the
+    client; nothing is logged.
+    """
+    if settings.backend == "embedded":
+        from crystaloop.stores.embedded_client import EmbeddedClient
+
+        return EmbeddedClient(settings.embedded_dir)
+    from pymongo import MongoClient
+
+    return MongoClient(settings.require_mongo_uri(), serverSelectionTimeoutMS=5000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crystaloop.chem.selection import Scored, SelectionPolicy, select
+from crystaloop.chem.selection import Scored, SelectionPolicy, select, select_random
 
 
 def _c(i: str, mean: float | None, std: float | None = 0.1, conf: float | None = 0.5, f="A"):
@@ -50,3 +50,18 @@ def test_diversity_skips_near_identical_candidates():
 def test_bad_policies_are_refused(kwargs):
     with pytest.raises(ValueError):
         SelectionPolicy(**kwargs)
+
+
+def test_random_baseline_draws_the_budget_reproducibly_and_ignores_scores():
+    items = [Scored(f"c{k}", f"A{k}B", "A-B", mean=-1.0 + k, std=0.1) for k in range(10)]
+    first = select_random(items, 3, seed=7)
+    again = select_random(items, 3, seed=7)
+    other = select_random(items, 3, seed=8)
+    assert first.dft == again.dft and len(first.dft) == 3
+    assert sorted(first.dft + first.rejected) == sorted(c.candidate_id for c in items)
+    assert first.accepted == []
+    assert set(other.dft) != set(first.dft)
+    assert first.reasons[first.dft[0]].startswith("random baseline")
+    assert sorted(select_random(items[:2], 5, seed=0).dft) == ["c0", "c1"]
+    with pytest.raises(ValueError, match="budget"):
+        select_random(items, -1, seed=0)

@@ -148,3 +148,190 @@ def test_status_json_and_recover_on_a_finished_campaign(finished, monkeypatch):
     recovered = CliRunner().invoke(main, ["recover", "--expiration", "0"])
     assert recovered.exit_code == 0, recovered.output
     assert "lost runs: 0" in recovered.output and "duplicated label keys: 0" in recovered.output
+
+
+# --- reading the campaign back: report, export, the README's queries, S.U.N. ----------------
+
+
+def test_report_of_the_campaign_has_every_figure(finished, monkeypatch, tmp_path):
+    import re
+
+    from click.testing import CliRunner
+
+    from crystaloop.analysis.figures import FIGURES
+    from crystaloop.cli import main
+
+    monkeypatch.setenv("CRYSTALOOP_HOME", str(finished.home))
+    out = tmp_path / "report"
+    result = CliRunner().invoke(main, ["report", "--campaign", CAMPAIGN, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    page = (out / "index.html").read_text()
+    assert len(re.findall(r'src="data:image/png;base64,', page)) == len(FIGURES)
+    for name, _, _ in FIGURES:
+        assert (out / name).stat().st_size > 5000, name
+    import json
+
+    summary = json.loads((out / "report.json").read_text())
+    status = campaign_status(finished, CAMPAIGN)
+    assert [r["iteration"] for r in summary["iterations"]] == [0, 1]
+    for row, base in zip(summary["iterations"], status["iterations"], strict=True):
+        assert row["generated"] == base["generated"] == 8
+        assert row["passed"]["duplicate_of_corpus"] == base["valid"]  # the last screen
+        assert row["selected"] == 1 and row["stable"] == base["new_stable"]
+    bad = CliRunner().invoke(main, ["report", "--campaign", "nope", "--out", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "no campaign 'nope'" in bad.output
+    quaternary = CliRunner().invoke(main, ["report", "--chemsys", "Ba-O-Sr-Ti"])
+    assert quaternary.exit_code != 0 and "2 or 3 elements" in quaternary.output
+    unknown = CliRunner().invoke(
+        main, ["report", "--chemsys", "Xe-Kr", "--out", str(tmp_path / "y")]
+    )
+    assert unknown.exit_code != 0 and "no phase of" in unknown.output
+
+
+def test_export_in_every_format(finished, monkeypatch, tmp_path):
+    import csv
+    import json
+
+    from click.testing import CliRunner
+    from pymatgen.core import Structure
+
+    from crystaloop.cli import main
+
+    monkeypatch.setenv("CRYSTALOOP_HOME", str(finished.home))
+    labelled = LabelStore(open_store(finished, "labels")).query(
+        {"campaign": CAMPAIGN, "kind": "candidate"}
+    )
+    assert labelled
+    runner = CliRunner()
+    common = ["export", "--campaign", CAMPAIGN, "--max-ehull", "100"]
+    result = runner.invoke(main, [*common, "--format", "json", "--out", str(tmp_path / "d.json")])
+    assert result.exit_code == 0, result.output
+    records = json.loads((tmp_path / "d.json").read_text())
+    assert {r["candidate_id"] for r in records} == {d["subject_id"] for d in labelled}
+    for record in records:
+        label = next(d for d in labelled if d["subject_id"] == record["candidate_id"])
+        assert record["e_hull"] == pytest.approx(label["e_hull"])
+        assert record["calc_id"] == label["calc_id"] and record["oracle"] == "chgnet"
+        assert "@" in record["generator"] and "@" in record["surrogate"]
+        assert Structure.from_dict(record["structure"]) == Structure.from_dict(label["structure"])
+    result = runner.invoke(main, [*common, "--format", "csv", "--out", str(tmp_path / "d.csv")])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "d.csv").open()))
+    assert [r["candidate_id"] for r in rows] == [r["candidate_id"] for r in records]
+    result = runner.invoke(main, [*common, "--format", "cif", "--out", str(tmp_path / "cifs")])
+    assert result.exit_code == 0, result.output
+    cifs = sorted((tmp_path / "cifs").glob("*.cif"))
+    assert len(cifs) == len(records)
+    back = Structure.from_file(cifs[0])
+    record = next(r for r in records if cifs[0].stem == r["candidate_id"].replace(":", "_"))
+    assert back.composition.reduced_formula == record["formula"]
+    none = runner.invoke(
+        main,
+        [
+            "export",
+            "--campaign",
+            CAMPAIGN,
+            "--format",
+            "json",
+            "--max-ehull",
+            "-100",
+            "--out",
+            str(tmp_path / "none.json"),
+        ],
+    )
+    assert none.exit_code == 0 and json.loads((tmp_path / "none.json").read_text()) == []
+    bad = runner.invoke(main, ["export", "--campaign", "nope", "--format", "csv"])
+    assert bad.exit_code != 0 and "no campaign 'nope'" in bad.output
+
+
+def _readme_block(language: str, after: str) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index(after) :]
+    start = section.index(f"```{language}\n") + len(language) + 4
+    return section[start : section.index("```", start)]
+
+
+def test_the_readme_pymongo_queries_work_on_the_embedded_store(finished, monkeypatch):
+    labels = LabelStore(open_store(finished, "labels"))
+    candidate = labels.query({"campaign": CAMPAIGN, "kind": "candidate"})[0]
+    code = _readme_block("python", "### Querying results in MongoDB")
+    code = code.replace('"Ba-O-Ti"', repr(candidate["chemsys"]))
+    monkeypatch.setenv("CRYSTALOOP_HOME", str(finished.home))
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own README
+    assert scope["campaign"] == CAMPAIGN
+    stable = labels.query({"campaign": CAMPAIGN, "kind": "candidate", "e_hull": {"$lte": 0.1}})
+    assert {d["subject_id"] for d in scope["stable"]} == {d["subject_id"] for d in stable}
+    assert [d["e_hull"] for d in scope["stable"]] == sorted(d["e_hull"] for d in stable)
+    near = labels.query(
+        {"kind": "candidate", "chemsys": candidate["chemsys"], "e_hull": {"$lte": 0.05}}
+    )
+    assert len(scope["near"]) == len(near)
+    oracle_fws = firework_states(finished, CAMPAIGN)["0"]
+    assert scope["calcs"] and all(c["state"] in ("COMPLETED", "FIZZLED") for c in scope["calcs"])
+    assert len(scope["calcs"]) <= sum(oracle_fws.values())
+    lineage = scope["lineage"]
+    assert lineage["labelled_by"]["state"] == "COMPLETED"
+    assert lineage["labelled_by"]["name"] == "Force field static"
+    assert lineage["generated_by"].startswith(("abinitio@", f"{CAMPAIGN}:generator:"))
+    assert lineage["scored_by"].startswith(f"{CAMPAIGN}:surrogate:")  # the bootstrap model on
+    assert lineage["selection"]
+
+
+def test_the_readme_shell_queries_run_through_pymongo(finished):
+    import json
+    import re
+
+    from crystaloop.stores.factory import mongo_client
+
+    labels = LabelStore(open_store(finished, "labels"))
+    label = labels.query({"campaign": CAMPAIGN, "kind": "candidate"})[0]
+    client = mongo_client(finished)
+    databases = {"db": client[finished.database], "fw": client[finished.launchpad_database]}
+    code = _readme_block("js", "### Querying results in MongoDB")
+    assert 'db.getSiblingDB("crystaloop_fireworks")' in code and "use crystaloop\n" in code
+    code = (
+        code.replace("CAMPAIGN", CAMPAIGN)
+        .replace("CANDIDATE", label["subject_id"])
+        .replace("CALC_ID", label["calc_id"])
+    )
+    calls = re.findall(r"^(db|fw)\.(\w+)\.(find|findOne)\((.*)\)(?:\.sort\((.*)\))?$", code, re.M)
+    assert len(calls) == 6
+    decoder = json.JSONDecoder()
+    results = []
+    for name, collection, method, args, sort in calls:
+        query, end = decoder.raw_decode(args)
+        projection, _ = decoder.raw_decode(args[end:].lstrip(", "))
+        coll = databases[name][collection]
+        if method == "findOne":
+            results.append(coll.find_one(query, projection))
+        else:
+            cursor = coll.find(query, projection)
+            if sort:
+                cursor = cursor.sort(list(json.loads(sort).items()))
+            results.append(list(cursor))
+    stable, _, calcs, candidate, found, firework = results
+    assert len(stable) == labels.count(
+        {"campaign": CAMPAIGN, "kind": "candidate", "e_hull": {"$lte": 0.1}}
+    )
+    assert calcs and candidate["generator"] and found["calc_id"] == label["calc_id"]
+    assert firework["state"] == "COMPLETED"
+
+
+def test_sun_and_efficiency_rows_of_the_campaign(finished):
+    from crystaloop.analysis.discovery import discoveries, efficiency_table
+
+    rows = discoveries(finished, CAMPAIGN, hull="common")
+    labels = LabelStore(open_store(finished, "labels"))
+    assert len(rows) == labels.count({"campaign": CAMPAIGN, "kind": "candidate"})
+    for row in rows:
+        assert row["sun"] == bool(row["stable"] and row["unique"] and row["novel"])
+        if not row["stable"]:
+            assert row["unique"] is None and row["novel"] is None
+    table = efficiency_table(finished, [CAMPAIGN])
+    assert [r["iteration"] for r in table] == [0, 1, "all"]
+    total = table[-1]
+    assert total["oracle_calls"] == 2 and total["sun"] == sum(r["sun"] for r in rows)
+    assert total["calls_per_sun"] == (2 / total["sun"] if total["sun"] else None)

@@ -1,0 +1,130 @@
+"""Discovery efficiency: the full loop against a random and a no-retraining baseline.
+
+Every strategy is a real ``crystaloop run`` in one shared ``CRYSTALOOP_HOME``: the same CHGNet
+oracle, the same shipped generator and surrogate, the same corpus sample and bootstrap, the same
+seed, the same oracle budget per iteration and in all. The oracle's elemental and corpus
+references are labelled once and shared. Strategies:
+
+``random``
+    Screened candidates drawn at random for the oracle; nothing is retrained.
+``frozen``
+    The surrogate's confidence routing with the bootstrap surrogate frozen; generator frozen.
+``loop-surrogate``
+    The loop with surrogate retraining; generator frozen. With the generator frozen in these
+    three, every iteration's candidate pool is the same samples, so only the selection differs.
+``loop``
+    The full loop: surrogate retraining and generator fine-tuning on the discoveries.
+
+Afterwards every strategy's oracle labels are put on one common hull (every phase the oracle
+labelled in the home, all strategies' candidates included), and per iteration the script
+reports S.U.N. (stable at E_hull ≤ 0.1 and ≤ 0 eV/atom, unique among the strategy's earlier
+stable finds, novel against the corpus), oracle calls per S.U.N. and the surrogate's MAE on the
+new labels before retraining. Prints a table and writes JSON.
+
+Usage: ``python benchmarks/discovery_efficiency.py [--home DIR] [--analyse-only] [--strategies
+...] [-- extra 'crystaloop run' options]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_common import hardware
+
+#: ``crystaloop run`` options of each strategy.
+STRATEGIES = {
+    "random": ["--selection", "random", "--freeze-surrogate", "--freeze-generator"],
+    "frozen": ["--freeze-surrogate", "--freeze-generator"],
+    "loop-surrogate": ["--freeze-generator"],
+    "loop": [],
+}
+
+#: Options shared by every strategy (the budget is the same for all).
+COMMON = [
+    "--iterations", "4",
+    "--per-iteration", "5",
+    "--dft-budget", "20",
+    "--samples", "64",
+    "--steps", "100",
+    "--bootstrap", "8",
+    "--seed", "0",
+]  # fmt: skip
+
+
+def run_strategies(home: Path, names: list[str], extra: list[str]) -> dict[str, float]:
+    """Run each strategy's campaign with ``crystaloop run``; return wall seconds per strategy."""
+    env = {**os.environ, "CRYSTALOOP_HOME": str(home)}
+    seconds = {}
+    for name in names:
+        t0 = time.perf_counter()
+        cmd = [sys.executable, "-m", "crystaloop", "run", "--campaign", f"bench-{name}"]
+        subprocess.run(
+            [*cmd, *COMMON, *STRATEGIES[name], *extra],
+            env=env,
+            check=True,
+            stdout=sys.stderr,
+        )
+        seconds[name] = time.perf_counter() - t0
+        print(f"{name}: {seconds[name]:.0f} s", file=sys.stderr, flush=True)
+    return seconds
+
+
+def main() -> None:
+    """Run (or only analyse) the strategies, print the table and write the JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="benchmarks/results/discovery_efficiency.json")
+    parser.add_argument("--home", help="CRYSTALOOP_HOME (default: a fresh temp folder).")
+    parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
+    parser.add_argument(
+        "--analyse-only", action="store_true", help="Analyse the campaigns already in --home."
+    )
+    parser.add_argument("run_args", nargs="*", help="Extra options passed to 'crystaloop run'.")
+    args = parser.parse_args()
+    home = Path(args.home or tempfile.mkdtemp(prefix="crystaloop-discovery-")).resolve()
+    seconds: dict[str, float] = {}
+    if not args.analyse_only:
+        seconds = run_strategies(home, args.strategies, args.run_args)
+    os.environ["CRYSTALOOP_HOME"] = str(home)
+    from crystaloop.analysis.discovery import efficiency_table
+    from crystaloop.settings import load_settings
+
+    settings = load_settings()
+    t0 = time.perf_counter()
+    rows = efficiency_table(settings, [f"bench-{n}" for n in args.strategies])
+    analysis_seconds = time.perf_counter() - t0
+    header = (
+        f"{'strategy':>15} {'iter':>4} {'oracle':>6} {'failed':>6} {'stable≤0.1':>10} "
+        f"{'SUN≤0.1':>7} {'SUN≤0':>5} {'cum SUN≤0.1':>11} {'calls/SUN':>9} {'MAE before':>10}"
+    )
+    print(header)
+    for row in rows:
+        mae = row["mae_before"]
+        per = row["calls_per_sun"]
+        print(
+            f"{row['strategy']:>15} {row['iteration']:>4} {row['oracle_calls']:>6} "
+            f"{row['failed']:>6} {row['stable']:>10} {row['sun']:>7} {row['sun_strict']:>5} "
+            f"{row['cumulative_sun']:>11} {'-' if per is None else f'{per:.2f}':>9} "
+            f"{'-' if mae is None else f'{mae:.3f}':>10}"
+        )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    result = {
+        "hardware": hardware(),
+        "home": str(home),
+        "common_options": COMMON + args.run_args,
+        "strategies": {n: STRATEGIES[n] for n in args.strategies},
+        "wall_seconds": seconds,
+        "analysis_seconds": analysis_seconds,
+        "rows": rows,
+    }
+    Path(args.out).write_text(json.dumps(result, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

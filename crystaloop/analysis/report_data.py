@@ -1,0 +1,234 @@
+"""Everything the campaign report shows, read from the stores and the LaunchPad in one place.
+
+:func:`gather` returns plain data (lists and dicts of numbers and strings): the figures and the
+HTML page are drawn from it and nothing else, so they can be tested on hand-made data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from crystaloop.analysis.discovery import STABLE_THRESHOLD, STRICT_THRESHOLD, discoveries
+from crystaloop.settings import CrystaloopSettings
+from crystaloop.stores.factory import open_store
+
+
+@dataclass
+class HullData:
+    """The phases of one chemical system's hull: references, known phases and the campaign's."""
+
+    chemsys: str
+    oracle: str
+    #: ``(label, composition dict, energy per atom)`` of the elemental references.
+    references: list[tuple[str, dict[str, float], float]] = field(default_factory=list)
+    #: ``(label id, composition dict, total energy)`` of phases labelled outside the campaign.
+    known: list[tuple[str, dict[str, float], float]] = field(default_factory=list)
+    #: ``(subject id, composition dict, total energy)`` of the campaign's candidates.
+    new: list[tuple[str, dict[str, float], float]] = field(default_factory=list)
+
+
+@dataclass
+class ReportData:
+    """A campaign as the report shows it."""
+
+    campaign: str
+    header: dict[str, Any]
+    iterations: list[dict[str, Any]]
+    #: One row per oracle-labelled candidate (see :func:`.discovery.discoveries`).
+    labelled: list[dict[str, Any]]
+    #: One row per generated candidate: iteration, formula, elements, status, stage, space group,
+    #: selection, oracle state and the surrogate's predictions.
+    generated: list[dict[str, Any]]
+    hull: HullData | None
+    fireworks: dict[str, dict[str, int]]
+    screens: tuple[str, ...]
+
+
+def _elements(structure: dict[str, Any]) -> list[str]:
+    return sorted({s["element"] for site in structure["sites"] for s in site["species"]})
+
+
+def choose_chemsys(labelled: list[dict[str, Any]]) -> str | None:
+    """Return the 2- or 3-element system with the most stable discoveries (then most labels)."""
+    counts: Counter[str] = Counter()
+    for row in labelled:
+        if 2 <= len(row["chemsys"].split("-")) <= 3:
+            counts[row["chemsys"]] += 1 + 100 * bool(row["stable"])
+    return min(counts, key=lambda c: (-counts[c], c)) if counts else None
+
+
+def hull_data(settings: CrystaloopSettings, oracle: str, chemsys: str, campaign: str) -> HullData:
+    """Return the phases of ``chemsys`` (and its subsystems) labelled by ``oracle``."""
+    from pymatgen.core import Composition
+
+    from crystaloop.chem.energies import subsystems
+    from crystaloop.stores.labels import LabelStore
+
+    labels = LabelStore(open_store(settings, "labels"))
+    elements = chemsys.split("-")
+    refs = labels.references(oracle, elements)
+    missing = sorted(set(elements) - set(refs))
+    if missing:
+        raise ValueError(
+            f"chemical system {chemsys}: the oracle {oracle} has labelled no phase of "
+            f"{', '.join(missing)}, so it has no hull"
+        )
+    out = HullData(chemsys, oracle, [(el, {el: 1.0}, refs[el]) for el in sorted(refs)])
+    docs = labels.query(
+        {"oracle": oracle, "chemsys": {"$in": subsystems(chemsys)}},
+        properties=["label_id", "subject_id", "campaign", "kind", "formula", "energy", "nsites"],
+    )
+    for d in docs:
+        comp = Composition(d["formula"])
+        factor = d["nsites"] / comp.num_atoms
+        amounts = {str(el): float(n) * factor for el, n in comp.items()}
+        row = (d["label_id"], amounts, float(d["energy"]))
+        if d["campaign"] == campaign and d["kind"] == "candidate":
+            out.new.append((d["subject_id"], amounts, float(d["energy"])))
+        elif len(amounts) > 1:
+            out.known.append(row)
+    return out
+
+
+def iteration_rows(
+    status: dict[str, Any],
+    generated: list[dict[str, Any]],
+    labelled: list[dict[str, Any]],
+    screens: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """Return the report's per-iteration table (status counts, screens, S.U.N., errors)."""
+    from crystaloop.chem.calibration import error_stats
+
+    rows = []
+    for base in status["iterations"]:
+        i = base["iteration"]
+        mine = [g for g in generated if g["iteration"] == i]
+        dropped = Counter(g["stage"] for g in mine if g["status"] == "screened_out")
+        left = len(mine)
+        passed = {}
+        for stage in screens:
+            left -= dropped.get(stage, 0)
+            passed[stage] = left
+        found = [r for r in labelled if r["iteration"] == i]
+        scored = [r for r in found if "e_form" in r["predicted"] and r["e_form"] is not None]
+        stats = error_stats(
+            [r["predicted"]["e_form"]["mean"] for r in scored],
+            [r["predicted"]["e_form"]["std"] for r in scored],
+            [r["e_form"] for r in scored],
+        )
+        calls = base["selected"]
+        stable = sum(r["stable"] for r in found)
+        rows.append(
+            {
+                **base,
+                "passed": passed,
+                "stable": stable,
+                "stable_strict": sum(r["stable_strict"] for r in found),
+                "sun": sum(r["sun"] for r in found),
+                "sun_strict": sum(r["sun_strict"] for r in found),
+                "hit_rate": stable / calls if calls else None,
+                "hit_rate_strict": sum(r["stable_strict"] for r in found) / calls
+                if calls
+                else None,
+                "mae": None if stats.n == 0 else stats.mae,
+                "coverage_68": None if stats.n == 0 else stats.coverage_68,
+                "coverage_95": None if stats.n == 0 else stats.coverage_95,
+                "n_scored": stats.n,
+            }
+        )
+    return rows
+
+
+def gather(settings: CrystaloopSettings, campaign: str, chemsys: str | None = None) -> ReportData:
+    """Read a campaign for the report; ``chemsys`` picks the hull plot's system.
+
+    Raises
+    ------
+    KeyError
+        When no such campaign was started.
+    ValueError
+        When ``chemsys`` has no elemental reference labelled by the campaign's oracle.
+    """
+    from pymatgen.core import Composition
+
+    from crystaloop.chem.screens import STAGES
+    from crystaloop.launchpad.submit import firework_states
+    from crystaloop.workflows.status import campaign_status
+
+    status = campaign_status(settings, campaign, STABLE_THRESHOLD)
+    doc = open_store(settings, "campaigns").query_one({"campaign": campaign}) or {}
+    maker = doc.get("maker") or {}
+    iteration = maker.get("iteration") or {}
+    select = iteration.get("select") or {}
+    train = iteration.get("train_surrogate") or {}
+    header = {
+        "campaign": campaign,
+        "kind": doc.get("kind"),
+        "state": status["state"],
+        "stop_reason": status.get("stop_reason"),
+        "oracle": status["oracle"],
+        "started": doc.get("started"),
+        "finished": doc.get("finished"),
+        "surrogate": maker.get("surrogate"),
+        "generator": maker.get("generator"),
+        "selection": select.get("strategy", "surrogate"),
+        "surrogate_frozen": bool(train.get("frozen")),
+        "oracle_budget": maker.get("oracle_budget"),
+        "labels": status["labels"],
+        "duplicate_labels": status["duplicate_labels"],
+        "bootstrap_labels": status.get("bootstrap_labels"),
+        "models": [
+            {k: m[k] for k in ("model_id", "kind", "iteration", "parent")} for m in status["models"]
+        ],
+        "stable_threshold": STABLE_THRESHOLD,
+        "strict_threshold": STRICT_THRESHOLD,
+    }
+    generated = []
+    for d in open_store(settings, "candidates").query(
+        {"campaign": campaign},
+        properties=[
+            "candidate_id",
+            "iteration",
+            "formula",
+            "status",
+            "stage",
+            "spacegroup_number",
+            "selection",
+            "oracle",
+            "scores",
+        ],
+    ):
+        generated.append(
+            {
+                "candidate_id": d["candidate_id"],
+                "iteration": d["iteration"],
+                "formula": d["formula"],
+                "elements": sorted(str(el) for el in Composition(d["formula"]).elements),
+                "status": d.get("status"),
+                "stage": d.get("stage"),
+                "spacegroup_number": d.get("spacegroup_number"),
+                "selection": d.get("selection"),
+                "oracle": d.get("oracle"),
+                "scores": d.get("scores") or {},
+            }
+        )
+    labelled = discoveries(settings, campaign, hull="stored")
+    for row in labelled:
+        row["elements"] = _elements(row.pop("structure"))
+    system = chemsys or choose_chemsys(labelled)
+    hull = None
+    if system is not None:
+        system = "-".join(sorted(system.split("-")))
+        hull = hull_data(settings, status["oracle"] or settings.oracle, system, campaign)
+    return ReportData(
+        campaign=campaign,
+        header=header,
+        iterations=iteration_rows(status, generated, labelled, STAGES),
+        labelled=labelled,
+        generated=generated,
+        hull=hull,
+        fireworks=firework_states(settings, campaign),
+        screens=STAGES,
+    )
