@@ -1,22 +1,24 @@
 """Discovery efficiency: the full loop against a random and a no-retraining baseline.
 
-Every strategy is a real ``crystaloop run`` in one shared ``CRYSTALOOP_HOME``: the same CHGNet
-oracle, the same shipped generator and surrogate, the same corpus sample and bootstrap, the same
-seed, the same oracle budget per iteration and in all. The oracle's elemental and corpus
-references are labelled once and shared. Strategies:
+Every strategy is a real ``crystaloop run`` in a fresh ``CRYSTALOOP_HOME`` of its own
+(``HOME/<strategy>``), as if run by a separate user: the same CHGNet oracle, the same shipped
+generator and surrogate, the same sample corpus and bootstrap sample, the same seed, the same
+oracle budget per iteration and in all. Separate homes keep one strategy's labels out of
+another's surrogate training (the surrogate trains on every label of its home). Strategies:
 
 ``random``
     Screened candidates drawn at random for the oracle; nothing is retrained.
 ``frozen``
     The surrogate's confidence routing with the bootstrap surrogate frozen; generator frozen.
 ``loop-surrogate``
-    The loop with surrogate retraining; generator frozen. With the generator frozen in these
-    three, every iteration's candidate pool is the same samples, so only the selection differs.
+    The loop with surrogate retraining; generator frozen (an extra ablation, not run by default).
+    With the generator frozen, every iteration's candidate pool is the same samples as in
+    ``random`` and ``frozen``, so only the selection differs.
 ``loop``
     The full loop: surrogate retraining and generator fine-tuning on the discoveries.
 
 Afterwards every strategy's oracle labels are put on one common hull (every phase the oracle
-labelled in the home, all strategies' candidates included), and per iteration the script
+labelled in any of the homes, all strategies' candidates included), and per iteration the script
 reports S.U.N. (stable at E_hull ≤ 0.1 and ≤ 0 eV/atom, unique among the strategy's earlier
 stable finds, novel against the corpus), oracle calls per S.U.N. and the surrogate's MAE on the
 new labels before retraining. Prints a table and writes JSON.
@@ -58,11 +60,11 @@ COMMON = [
 ]  # fmt: skip
 
 
-def run_strategies(home: Path, names: list[str], extra: list[str]) -> dict[str, float]:
-    """Run each strategy's campaign with ``crystaloop run``; return wall seconds per strategy."""
-    env = {**os.environ, "CRYSTALOOP_HOME": str(home)}
+def run_strategies(root: Path, names: list[str], extra: list[str]) -> dict[str, float]:
+    """Run each strategy's campaign in ``root/<name>``; return wall seconds per strategy."""
     seconds = {}
     for name in names:
+        env = {**os.environ, "CRYSTALOOP_HOME": str(root / name)}
         t0 = time.perf_counter()
         cmd = [sys.executable, "-m", "crystaloop", "run", "--campaign", f"bench-{name}"]
         subprocess.run(
@@ -80,10 +82,19 @@ def main() -> None:
     """Run (or only analyse) the strategies, print the table and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="benchmarks/results/discovery_efficiency.json")
-    parser.add_argument("--home", help="CRYSTALOOP_HOME (default: a fresh temp folder).")
-    parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES))
     parser.add_argument(
-        "--analyse-only", action="store_true", help="Analyse the campaigns already in --home."
+        "--home", help="Folder of the strategies' homes (default: a fresh temp folder)."
+    )
+    parser.add_argument(
+        "--strategies",
+        nargs="*",
+        choices=list(STRATEGIES),
+        default=["random", "frozen", "loop"],
+        help="Strategies to run (default: the three of the comparison; loop-surrogate is an "
+        "extra ablation).",
+    )
+    parser.add_argument(
+        "--analyse-only", action="store_true", help="Analyse the campaigns already under --home."
     )
     parser.add_argument("run_args", nargs="*", help="Extra options passed to 'crystaloop run'.")
     args = parser.parse_args()
@@ -91,13 +102,15 @@ def main() -> None:
     seconds: dict[str, float] = {}
     if not args.analyse_only:
         seconds = run_strategies(home, args.strategies, args.run_args)
-    os.environ["CRYSTALOOP_HOME"] = str(home)
     from crystaloop.analysis.discovery import efficiency_table
     from crystaloop.settings import load_settings
 
-    settings = load_settings()
+    campaigns = {}
+    for name in args.strategies:
+        os.environ["CRYSTALOOP_HOME"] = str(home / name)
+        campaigns[f"bench-{name}"] = load_settings()
     t0 = time.perf_counter()
-    rows = efficiency_table(settings, [f"bench-{n}" for n in args.strategies])
+    rows = efficiency_table(campaigns)
     analysis_seconds = time.perf_counter() - t0
     header = (
         f"{'strategy':>15} {'iter':>4} {'oracle':>6} {'failed':>6} {'stable≤0.1':>10} "

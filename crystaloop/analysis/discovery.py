@@ -35,23 +35,44 @@ def campaign_labels(settings: CrystaloopSettings, campaign: str) -> list[dict[st
     return sorted(docs, key=lambda d: (d["iteration"], d["subject_id"]))
 
 
-def common_hull(settings: CrystaloopSettings, docs: list[dict[str, Any]]) -> dict[str, float]:
-    """Return E_hull of each label against every phase its oracle has labelled (by label id)."""
-    from pymatgen.core import Structure
+def common_hull(
+    settings: CrystaloopSettings,
+    docs: list[dict[str, Any]],
+    extra: list[dict[str, Any]] | None = None,
+) -> dict[str, float]:
+    """Return E_hull of each label against every phase its oracle has labelled (by label id).
 
-    from crystaloop.chem.energies import Phase, energies_above_hull
+    ``extra`` adds labels kept elsewhere (another home's ``labels`` documents with
+    ``label_id``, ``oracle``, ``chemsys``, ``formula``, ``nsites``, ``energy`` and
+    ``energy_per_atom``) to the phases, so campaigns run apart share one hull.
+    """
+    from pymatgen.core import Composition, Structure
+
+    from crystaloop.chem.energies import Phase, energies_above_hull, subsystems
 
     labels = LabelStore(open_store(settings, "labels"))
     out: dict[str, float] = {}
     for oracle in sorted({d["oracle"] for d in docs}):
         mine = [d for d in docs if d["oracle"] == oracle]
+        theirs = [d for d in extra or () if d["oracle"] == oracle]
         refs = labels.references(oracle, {el for d in mine for el in d["elements"]})
+        for d in theirs:
+            if "-" not in d["chemsys"]:
+                el, e = d["chemsys"], float(d["energy_per_atom"])
+                refs[el] = min(refs.get(el, e), e)
         usable = [d for d in mine if all(el in refs for el in d["elements"])]
         targets = [
             Phase(d["label_id"], Structure.from_dict(d["structure"]).composition, d["energy"])
             for d in usable
         ]
-        others = labels.phases(oracle, {d["chemsys"] for d in usable})
+        systems = {d["chemsys"] for d in usable}
+        within = {sub for system in systems for sub in subsystems(system)}
+        others = labels.phases(oracle, systems)
+        for d in theirs:
+            if d["chemsys"] in within:
+                formula = Composition(d["formula"])
+                cell = formula * (d["nsites"] / formula.num_atoms)
+                others.append(Phase(d["label_id"], cell, float(d["energy"])))
         out.update(energies_above_hull(targets, others, refs) if targets else {})
     return out
 
@@ -70,14 +91,18 @@ def novel_flags(settings: CrystaloopSettings, structures: list[Any]) -> list[boo
 
 
 def discoveries(
-    settings: CrystaloopSettings, campaign: str, hull: HullChoice = "stored"
+    settings: CrystaloopSettings,
+    campaign: str,
+    hull: HullChoice = "stored",
+    extra: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Return one row per oracle-labelled candidate with its S.U.N. flags.
 
     Rows hold ``subject_id``, ``label_id``, ``iteration``, ``formula``, ``chemsys``,
     ``e_form``, ``e_hull`` (per ``hull``), ``stable``, ``stable_strict``, ``unique``,
     ``novel``, ``sun``, ``sun_strict``, ``predicted`` and ``structure``. ``unique`` and
-    ``novel`` are only computed for stable rows (``None`` otherwise).
+    ``novel`` are only computed for stable rows (``None`` otherwise). ``extra``: labels from
+    elsewhere that join the common hull (see :func:`common_hull`).
     """
     from pymatgen.core import Structure
 
@@ -85,7 +110,7 @@ def discoveries(
 
     docs = campaign_labels(settings, campaign)
     e_hull = (
-        common_hull(settings, docs)
+        common_hull(settings, docs, extra)
         if hull == "common"
         else {d["label_id"]: d["e_hull"] for d in docs}
     )
@@ -125,84 +150,99 @@ def discoveries(
     return rows
 
 
+def prediction_triples(
+    rows: list[dict[str, Any]], target: str = "e_form"
+) -> tuple[list[float], list[float], list[float]]:
+    """Return ``(means, stds, oracle values)`` of the rows the surrogate scored for ``target``."""
+    scored = [r for r in rows if target in r["predicted"] and r.get(target) is not None]
+    return (
+        [r["predicted"][target]["mean"] for r in scored],
+        [r["predicted"][target]["std"] for r in scored],
+        [r[target] for r in scored],
+    )
+
+
+def prediction_mae(rows: list[dict[str, Any]], target: str = "e_form") -> float | None:
+    """Return the surrogate's MAE on the rows' oracle values (``None`` when none was scored)."""
+    from crystaloop.chem.calibration import error_stats
+
+    stats = error_stats(*prediction_triples(rows, target))
+    return None if stats.n == 0 else stats.mae
+
+
+def _efficiency_row(
+    campaign: str, iteration: int | str, found: list[dict[str, Any]], calls: int, failed: int
+) -> dict[str, Any]:
+    return {
+        "strategy": campaign.removeprefix("bench-"),
+        "campaign": campaign,
+        "iteration": iteration,
+        "oracle_calls": calls,
+        "failed": failed,
+        "labelled": len(found),
+        "stable": sum(r["stable"] for r in found),
+        "stable_strict": sum(r["stable_strict"] for r in found),
+        "sun": sum(r["sun"] for r in found),
+        "sun_strict": sum(r["sun_strict"] for r in found),
+        "mae_before": prediction_mae(found),
+    }
+
+
 def efficiency_table(
-    settings: CrystaloopSettings, campaigns: list[str], hull: HullChoice = "common"
+    campaigns: dict[str, CrystaloopSettings], hull: HullChoice = "common"
 ) -> list[dict[str, Any]]:
     """Return per campaign and iteration: oracle calls, S.U.N. found and calls per S.U.N.
 
-    ``strategy`` is the campaign id without a ``bench-`` prefix. ``calls_per_sun`` is
-    cumulative (oracle calls so far / S.U.N. so far); ``mae_before`` is the surrogate's MAE on
-    the iteration's new labels before retraining (eV/atom). One more row per campaign,
-    iteration ``"all"``, holds the totals.
+    ``campaigns`` maps each campaign to the settings of the home it ran in; with
+    ``hull="common"`` every home's labels of the same oracle join one hull, so campaigns run in
+    separate homes are judged against the same phases. ``strategy`` is the campaign id without
+    a ``bench-`` prefix. The ``cumulative_*`` counts
+    and ``calls_per_sun`` (oracle calls so far / S.U.N. so far) run over the iterations;
+    ``mae_before`` is the surrogate's MAE on the iteration's new labels before retraining
+    (eV/atom). One more row per campaign, iteration ``"all"``, holds the totals.
     """
-    from crystaloop.chem.calibration import error_stats
-
-    candidates = CandidateStore(open_store(settings, "candidates"))
+    homes = {str(s.home): s for s in campaigns.values()}
+    fields = ["label_id", "oracle", "chemsys", "formula", "nsites", "energy", "energy_per_atom"]
+    pools = {
+        home: LabelStore(open_store(s, "labels")).query({}, properties=fields)
+        for home, s in homes.items()
+    }
     rows = []
-    for campaign in campaigns:
-        found = discoveries(settings, campaign, hull)
+    for campaign, settings in campaigns.items():
+        extra = [d for home, pool in pools.items() if home != str(settings.home) for d in pool]
+        candidates = CandidateStore(open_store(settings, "candidates"))
+        found = discoveries(settings, campaign, hull, extra)
         iterations = sorted(
             {d["iteration"] for d in candidates.store.query({"campaign": campaign}, ["iteration"])}
         )
-        calls = sun = sun_strict = 0
+        mine: list[dict[str, Any]] = []
+        calls = failed = 0
         for i in iterations:
             q = {"campaign": campaign, "iteration": i}
-            mine = [r for r in found if r["iteration"] == i]
-            scored = [r for r in mine if "e_form" in r["predicted"] and r["e_form"] is not None]
-            stats = error_stats(
-                [r["predicted"]["e_form"]["mean"] for r in scored],
-                [r["predicted"]["e_form"]["std"] for r in scored],
-                [r["e_form"] for r in scored],
+            now = [r for r in found if r["iteration"] == i]
+            row = _efficiency_row(
+                campaign,
+                i,
+                now,
+                candidates.count({**q, "selection": "dft"}),
+                candidates.count({**q, "oracle": "failed"}),
             )
-            n_calls = candidates.count({**q, "selection": "dft"})
-            calls += n_calls
-            sun += sum(r["sun"] for r in mine)
-            sun_strict += sum(r["sun_strict"] for r in mine)
-            rows.append(
-                {
-                    "strategy": campaign.removeprefix("bench-"),
-                    "campaign": campaign,
-                    "iteration": i,
-                    "oracle_calls": n_calls,
-                    "failed": candidates.count({**q, "oracle": "failed"}),
-                    "labelled": len(mine),
-                    "stable": sum(r["stable"] for r in mine),
-                    "stable_strict": sum(r["stable_strict"] for r in mine),
-                    "sun": sum(r["sun"] for r in mine),
-                    "sun_strict": sum(r["sun_strict"] for r in mine),
-                    "cumulative_calls": calls,
-                    "cumulative_sun": sun,
-                    "cumulative_sun_strict": sun_strict,
-                    "calls_per_sun": calls / sun if sun else None,
-                    "calls_per_sun_strict": calls / sun_strict if sun_strict else None,
-                    "mae_before": None if stats.n == 0 else stats.mae,
-                }
-            )
-        last = [r for r in rows if r["campaign"] == campaign]
-        scored = [r for r in found if "e_form" in r["predicted"] and r["e_form"] is not None]
-        total = error_stats(
-            [r["predicted"]["e_form"]["mean"] for r in scored],
-            [r["predicted"]["e_form"]["std"] for r in scored],
-            [r["e_form"] for r in scored],
-        )
+            calls, failed = calls + row["oracle_calls"], failed + row["failed"]
+            mine += now
+            rows.append(row | _cumulative(mine, calls))
         rows.append(
-            {
-                "strategy": campaign.removeprefix("bench-"),
-                "campaign": campaign,
-                "iteration": "all",
-                "oracle_calls": calls,
-                "failed": sum(r["failed"] for r in last),
-                "labelled": len(found),
-                "stable": sum(r["stable"] for r in found),
-                "stable_strict": sum(r["stable_strict"] for r in found),
-                "sun": sun,
-                "sun_strict": sun_strict,
-                "cumulative_calls": calls,
-                "cumulative_sun": sun,
-                "cumulative_sun_strict": sun_strict,
-                "calls_per_sun": calls / sun if sun else None,
-                "calls_per_sun_strict": calls / sun_strict if sun_strict else None,
-                "mae_before": None if total.n == 0 else total.mae,
-            }
+            _efficiency_row(campaign, "all", found, calls, failed) | _cumulative(found, calls)
         )
     return rows
+
+
+def _cumulative(found: list[dict[str, Any]], calls: int) -> dict[str, Any]:
+    sun = sum(r["sun"] for r in found)
+    strict = sum(r["sun_strict"] for r in found)
+    return {
+        "cumulative_calls": calls,
+        "cumulative_sun": sun,
+        "cumulative_sun_strict": strict,
+        "calls_per_sun": calls / sun if sun else None,
+        "calls_per_sun_strict": calls / strict if strict else None,
+    }

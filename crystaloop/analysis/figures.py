@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from crystaloop.analysis.discovery import prediction_triples
 from crystaloop.analysis.report_data import HullData, ReportData
 
 DPI = 110
@@ -27,7 +28,9 @@ def _pyplot() -> Any:
 
 
 def _empty(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, transform=ax.transAxes)
+    import textwrap
+
+    ax.text(0.5, 0.5, textwrap.fill(text, 38), ha="center", va="center", transform=ax.transAxes)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -52,9 +55,7 @@ def plot_parity(data: ReportData, path: Path) -> str:
     if not rows:
         _empty(ax, "No oracle-labelled candidate with a surrogate prediction yet")
     else:
-        truth = [r["e_form"] for r in rows]
-        mean = [r["predicted"]["e_form"]["mean"] for r in rows]
-        std = [r["predicted"]["e_form"]["std"] for r in rows]
+        mean, std, truth = prediction_triples(rows)
         iterations = sorted({r["iteration"] for r in rows})
         cmap = plt.get_cmap("viridis", max(2, len(iterations)))
         for k, i in enumerate(iterations):
@@ -114,11 +115,7 @@ def plot_calibration(data: ReportData, path: Path) -> str:
                 (f"iteration {i}", [r for r in rows if r["iteration"] == i]) for i in iterations
             ]
         for k, (name, group) in enumerate(groups):
-            curve = coverage_curve(
-                [r["predicted"]["e_form"]["mean"] for r in group],
-                [r["predicted"]["e_form"]["std"] for r in group],
-                [r["e_form"] for r in group],
-            )
+            curve = coverage_curve(*prediction_triples(group))
             ax.plot(
                 [p for p, _ in curve],
                 [o for _, o in curve],
@@ -461,7 +458,7 @@ def plot_spacegroups(data: ReportData, path: Path, top: int = 25) -> str:
         ax.bar(range(len(common)), [n for _, n in common])
         ax.set_xticks(range(len(common)))
         ax.set_xticklabels(labels, rotation=90, fontsize=8)
-    ax.set_xlabel(f"space group (number and symbol; the {top} most frequent)")
+    ax.set_xlabel(f"space group (number and symbol; at most the {top} most frequent)")
     ax.set_ylabel("candidates")
     ax.set_title("Space groups of the generated candidates")
     _save(fig, path)

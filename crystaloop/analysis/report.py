@@ -67,13 +67,18 @@ def _table(header: list[str], rows: list[list[Any]], text_columns: int = 0) -> s
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def iteration_table(data: ReportData) -> str:
-    """Return the per-iteration HTML table."""
+def iteration_tables(data: ReportData) -> str:
+    """Return the per-iteration HTML tables: the screens, then the oracle and the surrogate."""
     screens = list(data.screens)
+    screening = _table(
+        ["iteration", "generated", *[f"passed {s.replace('_', ' ')}" for s in screens]],
+        [
+            [r["iteration"], r["generated"], *[r["passed"][s] for s in screens]]
+            for r in data.iterations
+        ],
+    )
     header = [
         "iteration",
-        "generated",
-        *[f"passed {s.replace('_', ' ')}" for s in screens],
         "to oracle",
         "oracle done",
         "oracle failed",
@@ -81,6 +86,7 @@ def iteration_table(data: ReportData) -> str:
         "new stable (≤ 0.1)",
         "new stable (≤ 0)",
         "S.U.N. (≤ 0.1)",
+        "S.U.N. (≤ 0)",
         "hit rate",
         "MAE before retraining (eV/atom)",
         "68 % coverage",
@@ -89,8 +95,6 @@ def iteration_table(data: ReportData) -> str:
     rows = [
         [
             r["iteration"],
-            r["generated"],
-            *[r["passed"][s] for s in screens],
             r["selected"],
             r["dft_done"],
             r["dft_failed"],
@@ -98,6 +102,7 @@ def iteration_table(data: ReportData) -> str:
             r["stable"],
             r["stable_strict"],
             r["sun"],
+            r["sun_strict"],
             r["hit_rate"],
             r["mae"],
             r["coverage_68"],
@@ -105,7 +110,7 @@ def iteration_table(data: ReportData) -> str:
         ]
         for r in data.iterations
     ]
-    return _table(header, rows)
+    return screening + _table(header, rows)
 
 
 def discoveries_table(data: ReportData, limit: int = 50) -> str:
@@ -193,7 +198,7 @@ E_hull ≤ {h["stable_threshold"]:g} eV/atom against the phases the oracle had l
 label was written; S.U.N.: stable, unique within the campaign and novel against the corpus.
 Hit rate: stable / oracle calls. MAE and coverages: the surrogate's formation-energy predictions
 for the iteration's new labels, before it was retrained on them.</p>
-{iteration_table(data)}
+{iteration_tables(data)}
 <h2>Stable discoveries</h2>
 {discoveries_table(data)}
 <h2>Figures</h2>

@@ -10,7 +10,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from crystaloop.analysis.discovery import STABLE_THRESHOLD, STRICT_THRESHOLD, discoveries
+from crystaloop.analysis.discovery import (
+    STABLE_THRESHOLD,
+    STRICT_THRESHOLD,
+    discoveries,
+    prediction_triples,
+)
 from crystaloop.settings import CrystaloopSettings
 from crystaloop.stores.factory import open_store
 
@@ -112,12 +117,7 @@ def iteration_rows(
             left -= dropped.get(stage, 0)
             passed[stage] = left
         found = [r for r in labelled if r["iteration"] == i]
-        scored = [r for r in found if "e_form" in r["predicted"] and r["e_form"] is not None]
-        stats = error_stats(
-            [r["predicted"]["e_form"]["mean"] for r in scored],
-            [r["predicted"]["e_form"]["std"] for r in scored],
-            [r["e_form"] for r in scored],
-        )
+        stats = error_stats(*prediction_triples(found))
         calls = base["selected"]
         stable = sum(r["stable"] for r in found)
         rows.append(

@@ -226,6 +226,7 @@ def run(workers: int, **kw: Any) -> None:
     )
     run_in_process(settings)
     print_status(settings, campaign)
+    click.echo(f"the full view: crystaloop report --campaign {campaign}")
 
 
 @main.command()

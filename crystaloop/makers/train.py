@@ -120,11 +120,13 @@ class TrainSurrogateMaker(Maker):
             return TrainOutput.skipped(campaign, iteration, model, reason)
         docs = labels.query(
             {"oracle": settings.oracle, **{t: {"$ne": None} for t in self.targets}},
-            properties=["label_id", "structure", *self.targets],
+            properties=["subject_id", "oracle", "structure", *self.targets],
         )[-self.max_labels :]
+        # keyed by subject and oracle, not by label id (which holds the calculation's random
+        # uuid): the validation split, and so the model, is the same when a run is repeated
         items = [
             (
-                d["label_id"],
+                f"{d['subject_id']}|{d['oracle']}",
                 Structure.from_dict(d["structure"]),
                 np.array([d[t] for t in self.targets], dtype=np.float32),
             )

@@ -330,8 +330,26 @@ def test_sun_and_efficiency_rows_of_the_campaign(finished):
         assert row["sun"] == bool(row["stable"] and row["unique"] and row["novel"])
         if not row["stable"]:
             assert row["unique"] is None and row["novel"] is None
-    table = efficiency_table(finished, [CAMPAIGN])
+    table = efficiency_table({CAMPAIGN: finished})
     assert [r["iteration"] for r in table] == [0, 1, "all"]
     total = table[-1]
     assert total["oracle_calls"] == 2 and total["sun"] == sum(r["sun"] for r in rows)
     assert total["calls_per_sun"] == (2 / total["sun"] if total["sun"] else None)
+
+
+def test_labels_from_another_home_join_the_common_hull(finished):
+    from crystaloop.analysis.discovery import discoveries
+
+    labels = LabelStore(open_store(finished, "labels"))
+    label = labels.query({"campaign": CAMPAIGN, "kind": "candidate"})[0]
+    before = {r["label_id"]: r["e_hull"] for r in discoveries(finished, CAMPAIGN, "common")}
+    lower = {  # the same composition, 1 eV/atom lower, labelled in another home
+        k: label[k] for k in ("oracle", "chemsys", "formula", "nsites")
+    } | {
+        "label_id": "elsewhere|chgnet|x",
+        "energy": label["energy"] - label["nsites"],
+        "energy_per_atom": label["energy_per_atom"] - 1.0,
+    }
+    after = {r["label_id"]: r["e_hull"] for r in discoveries(finished, CAMPAIGN, "common", [lower])}
+    assert after[label["label_id"]] == pytest.approx(1.0, abs=1e-6)
+    assert before[label["label_id"]] < after[label["label_id"]]
