@@ -23,6 +23,8 @@ from crystaloop.stores.labels import LabelStore
 #: E_hull thresholds of S.U.N. (eV/atom): the usual one and the strict one.
 STABLE_THRESHOLD = 0.1
 STRICT_THRESHOLD = 0.0
+#: Tolerance of the comparisons (a phase tied with the hull gets E_hull ≈ 1e-16, not 0).
+HULL_TOLERANCE = 1e-8
 
 HullChoice = Literal["stored", "common"]
 
@@ -101,7 +103,9 @@ def discoveries(
     Rows hold ``subject_id``, ``label_id``, ``iteration``, ``formula``, ``chemsys``,
     ``e_form``, ``e_hull`` (per ``hull``), ``stable``, ``stable_strict``, ``unique``,
     ``novel``, ``sun``, ``sun_strict``, ``predicted`` and ``structure``. ``unique`` and
-    ``novel`` are only computed for stable rows (``None`` otherwise). ``extra``: labels from
+    ``novel`` are only computed for stable rows (``None`` otherwise); uniqueness is judged among
+    the stable (≤ 0.1) rows, so a strictly stable duplicate of an earlier ≤ 0.1 one is no
+    strict S.U.N. either. ``extra``: labels from
     elsewhere that join the common hull (see :func:`common_hull`).
     """
     from pymatgen.core import Structure
@@ -128,8 +132,8 @@ def discoveries(
                 "e_form": d.get("e_form"),
                 "e_hull": value,
                 "band_gap": d.get("band_gap"),
-                "stable": value is not None and value <= STABLE_THRESHOLD,
-                "stable_strict": value is not None and value <= STRICT_THRESHOLD,
+                "stable": value is not None and value <= STABLE_THRESHOLD + HULL_TOLERANCE,
+                "stable_strict": value is not None and value <= STRICT_THRESHOLD + HULL_TOLERANCE,
                 "unique": None,
                 "novel": None,
                 "predicted": d.get("predicted") or {},

@@ -32,6 +32,7 @@ COLUMNS = (
     "e_hull",
     "unique",
     "novel",
+    "sun",
     "predicted_e_form",
     "predicted_e_form_std",
     "oracle",
@@ -86,6 +87,7 @@ def discovery_records(
                 "e_hull": r["e_hull"],
                 "unique": r["unique"],
                 "novel": r["novel"],
+                "sun": r["sun"],
                 "predicted_e_form": predicted.get("mean"),
                 "predicted_e_form_std": predicted.get("std"),
                 "oracle": labels.get(r["label_id"]),
@@ -103,7 +105,11 @@ def _file_name(candidate_id: str) -> str:
 
 
 def write_export(records: list[dict[str, Any]], fmt: ExportFormat, out: Path) -> list[Path]:
-    """Write ``records`` as ``fmt`` to ``out`` (a folder for CIF, a file otherwise)."""
+    """Write ``records`` as ``fmt`` to ``out`` (a folder for CIF, a file otherwise).
+
+    CIF: one file per discovery and ``index.csv`` beside them with the properties (the CSV
+    columns plus ``file``).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: choose {', '.join(FORMATS)}")
     if fmt == "cif":
@@ -116,6 +122,10 @@ def write_export(records: list[dict[str, Any]], fmt: ExportFormat, out: Path) ->
             path = out / _file_name(record["candidate_id"])
             CifWriter(Structure.from_dict(record["structure"])).write_file(path)
             paths.append(path)
+        with (out / "index.csv").open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=(*COLUMNS, "file"), extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows({**r, "file": p.name} for r, p in zip(records, paths, strict=True))
         return paths
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":

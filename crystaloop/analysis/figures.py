@@ -191,7 +191,7 @@ def plot_progress(data: ReportData, path: Path) -> str:
     return (
         "Left: stable oracle labels per oracle call in each iteration (labels: stable / calls). "
         "Right: the surrogate's formation-energy MAE on each iteration's new labels, measured "
-        "before it was retrained on them."
+        "with the model that scored them (before any retraining on them)."
     )
 
 
@@ -306,9 +306,11 @@ def plot_hull(data: ReportData, path: Path) -> str:
     _save(fig, path)
     n_new = sum(1 for t, _, _ in tagged if t == "new")
     return (
-        f"Convex hull of {hull.chemsys} from every phase the oracle ({hull.oracle}) labelled: "
-        f"references and known phases as circles (filled: on the hull), the campaign's {n_new} "
-        "candidates as stars (filled: on the hull). Choose the system with --chemsys."
+        f"Convex hull of {hull.chemsys} from every phase the oracle ({hull.oracle}) has labelled "
+        f"by now: references and known phases as circles, the campaign's {n_new} candidates as "
+        "stars, coloured by energy above this hull (binary: filled when on it). The tables use "
+        "the hull as it was when each label was written, so a phase found later can lift an "
+        "earlier discovery off it here. Choose the system with --chemsys."
     )
 
 

@@ -156,7 +156,12 @@ def render_html(data: ReportData, figures: list[tuple[str, str, str, bytes]]) ->
     facts = [
         ("state", h["state"] + (f" ({h['stop_reason']})" if h.get("stop_reason") else "")),
         ("oracle", h["oracle"]),
-        ("selection", h["selection"] + (", surrogate frozen" if h["surrogate_frozen"] else "")),
+        (
+            "selection",
+            h["selection"]
+            + (", surrogate frozen" if h["surrogate_frozen"] else "")
+            + (", generator frozen" if h.get("generator_frozen") else ""),
+        ),
         ("starting generator / surrogate", f"{h['generator']} / {h['surrogate']}"),
         ("oracle budget", h["oracle_budget"]),
         ("started / finished", f"{h['started']} / {h.get('finished') or '–'}"),
@@ -196,8 +201,8 @@ def render_html(data: ReportData, figures: list[tuple[str, str, str, bytes]]) ->
 <p class="note">Screens run in order; each "passed" column counts what survived it. Stable means
 E_hull ≤ {h["stable_threshold"]:g} eV/atom against the phases the oracle had labelled when the
 label was written; S.U.N.: stable, unique within the campaign and novel against the corpus.
-Hit rate: stable / oracle calls. MAE and coverages: the surrogate's formation-energy predictions
-for the iteration's new labels, before it was retrained on them.</p>
+Hit rate: stable / oracle calls. MAE and coverages: the formation-energy predictions of the
+surrogate that scored the iteration's candidates, against their new labels.</p>
 {iteration_tables(data)}
 <h2>Stable discoveries</h2>
 {discoveries_table(data)}

@@ -56,12 +56,36 @@ def _elements(structure: dict[str, Any]) -> list[str]:
 
 
 def choose_chemsys(labelled: list[dict[str, Any]]) -> str | None:
-    """Return the 2- or 3-element system with the most stable discoveries (then most labels)."""
-    counts: Counter[str] = Counter()
+    """Return the 2- or 3-element system with the most stable discoveries (then most labels).
+
+    Only labels with an E_hull count: a system without one lacks an elemental reference.
+    """
+    stable: Counter[str] = Counter()
+    total: Counter[str] = Counter()
     for row in labelled:
-        if 2 <= len(row["chemsys"].split("-")) <= 3:
-            counts[row["chemsys"]] += 1 + 100 * bool(row["stable"])
-    return min(counts, key=lambda c: (-counts[c], c)) if counts else None
+        if row["e_hull"] is not None and 2 <= len(row["chemsys"].split("-")) <= 3:
+            total[row["chemsys"]] += 1
+            stable[row["chemsys"]] += bool(row["stable"])
+    return min(total, key=lambda c: (-stable[c], -total[c], c)) if total else None
+
+
+def parse_chemsys(text: str) -> str:
+    """Return ``text`` as a sorted 2- or 3-element system (``Ti-O-Ba`` → ``Ba-O-Ti``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown element, a repeated one, or fewer than 2 or more than 3 elements.
+    """
+    from pymatgen.core import Element
+
+    parts = [p.strip() for p in text.split("-") if p.strip()]
+    for part in parts:
+        if not Element.is_valid_symbol(part):
+            raise ValueError(f"{text!r}: {part!r} is not an element symbol")
+    if len(set(parts)) != len(parts) or not 2 <= len(parts) <= 3:
+        raise ValueError(f"{text!r}: give 2 or 3 different elements joined by '-', e.g. Ba-O-Ti")
+    return "-".join(sorted(parts))
 
 
 def hull_data(settings: CrystaloopSettings, oracle: str, chemsys: str, campaign: str) -> HullData:
@@ -175,6 +199,7 @@ def gather(settings: CrystaloopSettings, campaign: str, chemsys: str | None = No
         "generator": maker.get("generator"),
         "selection": select.get("strategy", "surrogate"),
         "surrogate_frozen": bool(train.get("frozen")),
+        "generator_frozen": bool((iteration.get("train_generator") or {}).get("frozen")),
         "oracle_budget": maker.get("oracle_budget"),
         "labels": status["labels"],
         "duplicate_labels": status["duplicate_labels"],
@@ -217,11 +242,12 @@ def gather(settings: CrystaloopSettings, campaign: str, chemsys: str | None = No
     labelled = discoveries(settings, campaign, hull="stored")
     for row in labelled:
         row["elements"] = _elements(row.pop("structure"))
-    system = chemsys or choose_chemsys(labelled)
+    oracle = status["oracle"] or settings.oracle
     hull = None
-    if system is not None:
-        system = "-".join(sorted(system.split("-")))
-        hull = hull_data(settings, status["oracle"] or settings.oracle, system, campaign)
+    if chemsys is not None:  # the user's choice: a system without references is an error
+        hull = hull_data(settings, oracle, parse_chemsys(chemsys), campaign)
+    elif (system := choose_chemsys(labelled)) is not None:
+        hull = hull_data(settings, oracle, system, campaign)
     return ReportData(
         campaign=campaign,
         header=header,

@@ -10,6 +10,13 @@ from crystaloop.cli import main
 from crystaloop.cli.common import load_settings_or_fail, resolve_campaign
 
 
+def safe_name(campaign: str) -> str:
+    """Return ``campaign`` usable as a file name (anything but letters, digits, ``._-`` → ``_``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]", "_", campaign)[:100] or "campaign"
+
+
 @main.command()
 @click.option("--campaign", help="Campaign id (default: the latest).")
 @click.option(
@@ -36,17 +43,20 @@ def report(campaign: str | None, out: Path | None, chemsys: str | None) -> None:
 
     settings = load_settings_or_fail()
     found = resolve_campaign(settings, campaign)
-    if chemsys is not None and not 2 <= len([e for e in chemsys.split("-") if e]) <= 3:
-        raise click.BadParameter(
-            f"{chemsys!r}: give 2 or 3 elements joined by '-', e.g. Ba-O-Ti", param_hint="--chemsys"
-        )
+    if chemsys is not None:
+        from crystaloop.analysis.report_data import parse_chemsys
+
+        try:
+            chemsys = parse_chemsys(chemsys)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--chemsys") from err
     try:
         data = gather(settings, found, chemsys)
     except KeyError as err:
         raise click.ClickException(f"no campaign {found!r}") from err
     except (ValueError, ConnectionError) as err:
         raise click.ClickException(str(err)) from err
-    page = write_report(data, out or Path(f"report-{found}"))
+    page = write_report(data, out or Path(f"report-{safe_name(found)}"))
     click.echo(f"report of {found}: {page}")
 
 
@@ -83,7 +93,7 @@ def export(campaign: str | None, fmt: str, out: Path | None, max_ehull: float) -
         raise click.ClickException(f"no campaign {found!r}") from err
     except ConnectionError as err:
         raise click.ClickException(str(err)) from err
-    target = out or Path(f"{found}-discoveries" + ("" if fmt == "cif" else f".{fmt}"))
+    target = out or Path(f"{safe_name(found)}-discoveries" + ("" if fmt == "cif" else f".{fmt}"))
     paths = write_export(records, fmt, target)  # type: ignore[arg-type]
     click.echo(
         f"{len(records)} discoveries of {found} with E_hull ≤ {max_ehull:g} eV/atom → {target}"

@@ -11,7 +11,7 @@ from report_helpers import sample_report_data
 
 from crystaloop.analysis.figures import FIGURES, plot_hull
 from crystaloop.analysis.report import write_report
-from crystaloop.analysis.report_data import HullData, ReportData, choose_chemsys
+from crystaloop.analysis.report_data import HullData, ReportData, choose_chemsys, parse_chemsys
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -70,3 +70,22 @@ def test_the_hull_system_is_the_one_with_most_stable_discoveries():
     # Ba-O-Ti: labels 1 (unstable) and 3 (stable); O-Sr-Ti: 0 and 2 (both stable)
     assert choose_chemsys(data.labelled) == "O-Sr-Ti"
     assert choose_chemsys([]) is None
+
+
+def test_labels_without_a_hull_never_pick_the_system():
+    data = sample_report_data()
+    unhulled = [dict(r, chemsys="Ba-N", e_hull=None, stable=False) for r in data.labelled * 3]
+    assert choose_chemsys(unhulled) is None
+    assert choose_chemsys(unhulled + data.labelled) == "O-Sr-Ti"
+    many_unstable = [dict(r, chemsys="Ba-N", stable=False) for r in data.labelled * 30]
+    assert choose_chemsys(many_unstable + data.labelled) == "O-Sr-Ti"  # stable ones first
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("Ba-O-Sr-Ti", "2 or 3 different"), ("Ba-Ba", "2 or 3 different"), ("Ba-Xx", "'Xx' is not")],
+)
+def test_chemsys_is_checked(text, message):
+    assert parse_chemsys("Ti-O-Ba-") == "Ba-O-Ti"
+    with pytest.raises(ValueError, match=message):
+        parse_chemsys(text)

@@ -181,7 +181,7 @@ def test_report_of_the_campaign_has_every_figure(finished, monkeypatch, tmp_path
     bad = CliRunner().invoke(main, ["report", "--campaign", "nope", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "no campaign 'nope'" in bad.output
     quaternary = CliRunner().invoke(main, ["report", "--chemsys", "Ba-O-Sr-Ti"])
-    assert quaternary.exit_code != 0 and "2 or 3 elements" in quaternary.output
+    assert quaternary.exit_code != 0 and "2 or 3 different elements" in quaternary.output
     unknown = CliRunner().invoke(
         main, ["report", "--chemsys", "Xe-Kr", "--out", str(tmp_path / "y")]
     )
@@ -222,6 +222,8 @@ def test_export_in_every_format(finished, monkeypatch, tmp_path):
     assert result.exit_code == 0, result.output
     cifs = sorted((tmp_path / "cifs").glob("*.cif"))
     assert len(cifs) == len(records)
+    index = list(csv.DictReader((tmp_path / "cifs" / "index.csv").open()))
+    assert sorted(r["file"] for r in index) == [c.name for c in cifs]
     back = Structure.from_file(cifs[0])
     record = next(r for r in records if cifs[0].stem == r["candidate_id"].replace(":", "_"))
     assert back.composition.reduced_formula == record["formula"]

@@ -46,3 +46,21 @@ def test_embedded_store_is_a_persistent_msonable_maggma_store(tmp_path):
     clone.connect()
     assert clone.count({"g": 0}) == 5
     assert "secret" not in clone.name
+
+
+def test_mongo_client_is_pymongos_or_the_embedded_twin(settings, monkeypatch):
+    import pymongo
+
+    from crystaloop.settings import load_settings
+    from crystaloop.stores.embedded_client import EmbeddedClient
+    from crystaloop.stores.factory import mongo_client
+
+    embedded = mongo_client(settings)
+    assert isinstance(embedded, EmbeddedClient)
+    open_store(settings, "labels").update([{"label_id": "x", "energy": -1.0}])
+    assert embedded[settings.database].labels.find_one({"label_id": "x"})["energy"] == -1.0
+    monkeypatch.setenv("CRYSTALOOP_BACKEND", "mongodb")
+    monkeypatch.setenv("CRYSTALOOP_MONGO_URI", "mongodb://user:secret@127.0.0.1:9/x")
+    client = mongo_client(load_settings())  # pymongo connects lazily: no server needed here
+    assert isinstance(client, pymongo.MongoClient)
+    client.close()
