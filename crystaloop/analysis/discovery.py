@@ -128,6 +128,7 @@ def discoveries(
                 "iteration": d["iteration"],
                 "formula": d["formula"],
                 "chemsys": d["chemsys"],
+                "oracle": d["oracle"],
                 "calc_id": d["calc_id"],
                 "e_form": d.get("e_form"),
                 "e_hull": value,
@@ -174,6 +175,12 @@ def prediction_mae(rows: list[dict[str, Any]], target: str = "e_form") -> float 
     return None if stats.n == 0 else stats.mae
 
 
+def found_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Return how many rows are stable, strictly stable, S.U.N. and strictly S.U.N."""
+    keys = ("stable", "stable_strict", "sun", "sun_strict")
+    return {k: sum(bool(r[k]) for r in rows) for k in keys}
+
+
 def _efficiency_row(
     campaign: str, iteration: int | str, found: list[dict[str, Any]], calls: int, failed: int
 ) -> dict[str, Any]:
@@ -184,10 +191,7 @@ def _efficiency_row(
         "oracle_calls": calls,
         "failed": failed,
         "labelled": len(found),
-        "stable": sum(r["stable"] for r in found),
-        "stable_strict": sum(r["stable_strict"] for r in found),
-        "sun": sum(r["sun"] for r in found),
-        "sun_strict": sum(r["sun_strict"] for r in found),
+        **found_counts(found),
         "mae_before": prediction_mae(found),
     }
 

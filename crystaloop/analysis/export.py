@@ -67,12 +67,6 @@ def discovery_records(
             [r["subject_id"] for r in rows]
         )
     }
-    labels = {
-        d["label_id"]: d["oracle"]
-        for d in open_store(settings, "labels").query(
-            {"label_id": {"$in": [r["label_id"] for r in rows]}}, properties=["label_id", "oracle"]
-        )
-    }
     records = []
     for r in sorted(rows, key=lambda r: (r["e_hull"], r["subject_id"])):
         predicted = r["predicted"].get("e_form") or {}
@@ -90,7 +84,7 @@ def discovery_records(
                 "sun": r["sun"],
                 "predicted_e_form": predicted.get("mean"),
                 "predicted_e_form_std": predicted.get("std"),
-                "oracle": labels.get(r["label_id"]),
+                "oracle": r["oracle"],
                 "calc_id": r["calc_id"],
                 "generator": candidate.get("generator"),
                 "surrogate": candidate.get("surrogate"),

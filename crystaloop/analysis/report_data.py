@@ -14,6 +14,7 @@ from crystaloop.analysis.discovery import (
     STABLE_THRESHOLD,
     STRICT_THRESHOLD,
     discoveries,
+    found_counts,
     prediction_triples,
 )
 from crystaloop.settings import CrystaloopSettings
@@ -143,19 +144,14 @@ def iteration_rows(
         found = [r for r in labelled if r["iteration"] == i]
         stats = error_stats(*prediction_triples(found))
         calls = base["selected"]
-        stable = sum(r["stable"] for r in found)
+        counts = found_counts(found)
         rows.append(
             {
                 **base,
                 "passed": passed,
-                "stable": stable,
-                "stable_strict": sum(r["stable_strict"] for r in found),
-                "sun": sum(r["sun"] for r in found),
-                "sun_strict": sum(r["sun_strict"] for r in found),
-                "hit_rate": stable / calls if calls else None,
-                "hit_rate_strict": sum(r["stable_strict"] for r in found) / calls
-                if calls
-                else None,
+                **counts,
+                "hit_rate": counts["stable"] / calls if calls else None,
+                "hit_rate_strict": counts["stable_strict"] / calls if calls else None,
                 "mae": None if stats.n == 0 else stats.mae,
                 "coverage_68": None if stats.n == 0 else stats.coverage_68,
                 "coverage_95": None if stats.n == 0 else stats.coverage_95,
