@@ -337,7 +337,8 @@ def recover(expiration: int) -> None:
     click.echo(
         f"lost runs: {len(found['lost_launches'])}; Fireworks set to rerun: "
         f"{found['rerun_fireworks'] or 'none'}; inconsistent fixed: "
-        f"{found['inconsistent_fireworks'] or 'none'}"
+        f"{found['inconsistent_fireworks'] or 'none'}; workflows unlocked: "
+        f"{found['unlocked_workflows'] or 'none'}"
     )
     click.echo(f"duplicated label keys: {duplicates}")
     if duplicates:

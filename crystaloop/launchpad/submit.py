@@ -80,14 +80,25 @@ def firework_states(settings: CrystaloopSettings, campaign: str) -> dict[str, di
     return out
 
 
-def recover_lost_runs(settings: CrystaloopSettings, expiration_secs: int) -> dict[str, list[int]]:
+def recover_lost_runs(
+    settings: CrystaloopSettings, expiration_secs: int, lock_grace_secs: float = 30.0
+) -> dict[str, list[int]]:
     """Mark runs whose worker stopped reporting for ``expiration_secs`` as lost and rerun them.
 
-    Returns the lost launch ids, the Fireworks rerun, and inconsistent Fireworks (fixed).
+    A worker killed while it held its workflow's lock (FireWorks takes it for a few milliseconds
+    when it checks out or completes a Firework) leaves the workflow locked for good, and
+    FireWorks' rerun would then wait for the lock. So a workflow holding a lost run that is still
+    locked after ``lock_grace_secs`` is unlocked first (the lock's holder is the dead worker), and
+    its id is returned in ``unlocked_workflows``.
+
+    Returns the lost launch ids, the Fireworks rerun, inconsistent Fireworks (fixed) and the
+    workflows unlocked (ids of their first Firework).
     """
     from crystaloop.launchpad.config import get_launchpad
 
     launchpad = get_launchpad(settings)
+    _, lost, _ = launchpad.detect_lostruns(expiration_secs=expiration_secs)
+    unlocked = release_stale_locks(launchpad, lost, lock_grace_secs)
     lost_launches, lost_fws, inconsistent = launchpad.detect_lostruns(
         expiration_secs=expiration_secs, rerun=True, refresh=True
     )
@@ -95,7 +106,41 @@ def recover_lost_runs(settings: CrystaloopSettings, expiration_secs: int) -> dic
         "lost_launches": list(lost_launches),
         "rerun_fireworks": list(lost_fws),
         "inconsistent_fireworks": list(inconsistent),
+        "unlocked_workflows": unlocked,
     }
+
+
+def release_stale_locks(launchpad: Any, fw_ids: list[int], grace_secs: float) -> list[int]:
+    """Unlock the workflows of ``fw_ids`` that stay locked for ``grace_secs``.
+
+    Parameters
+    ----------
+    launchpad
+        The FireWorks LaunchPad.
+    fw_ids
+        Fireworks whose worker is known to be lost.
+    grace_secs
+        How long a live worker may hold the lock before it counts as stale.
+
+    Returns
+    -------
+    list of int
+        The first Firework id of every workflow unlocked.
+    """
+    import time
+
+    locked = {"nodes": {"$in": list(fw_ids)}, "locked": {"$exists": True}}
+    deadline = time.monotonic() + grace_secs
+    while fw_ids and launchpad.workflows.count_documents(locked) and time.monotonic() < deadline:
+        time.sleep(min(0.5, grace_secs))
+    unlocked = []
+    for wf in launchpad.workflows.find(locked, {"nodes": 1}) if fw_ids else []:
+        launchpad.workflows.update_one({"_id": wf["_id"]}, {"$unset": {"locked": True}})
+        unlocked.append(min(wf["nodes"]))
+        launchpad.m_logger.warning(
+            f"unlocked workflow {min(wf['nodes'])}: its lock outlived a lost run"
+        )
+    return unlocked
 
 
 def stage_seconds(settings: CrystaloopSettings, campaign: str) -> list[dict[str, Any]]:

@@ -104,3 +104,34 @@ def test_jobflow_flow_through_fireworks_with_the_embedded_jobstore(settings, mon
     assert store.get_output(blob.uuid, load=True)["values"][-1] == 999
     # the big output went to the additional 'data' store, referenced from the docs store
     assert store.additional_stores["data"].count() == 1
+
+
+def test_a_lock_left_by_a_killed_worker_does_not_block_recovery(settings):
+    from crystaloop.launchpad.submit import recover_lost_runs
+
+    launchpad = get_launchpad(settings)
+    launchpad.reset("", require_password=False)
+    launchpad.add_wf(_script_workflow(2, settings.home / "log.txt"))
+    # a worker checks out fw 1, takes the workflow's lock and dies holding both
+    launchpad.checkout_fw(FWorker(), str(settings.home))
+    running = launchpad.get_fw_ids({"state": "RUNNING"})
+    assert running == [1]
+    launchpad.workflows.update_one({"nodes": 1}, {"$set": {"locked": True}})
+    found = recover_lost_runs(settings, expiration_secs=0, lock_grace_secs=0.2)
+    assert found["rerun_fireworks"] == [1]
+    assert found["unlocked_workflows"] == [1]
+    assert launchpad.get_fw_by_id(1).state == "READY"
+    assert launchpad.workflows.count_documents({"locked": {"$exists": True}}) == 0
+    rapidfire(launchpad, FWorker(), strm_lvl="ERROR")
+    assert len(launchpad.get_fw_ids({"state": "COMPLETED"})) == 2
+
+
+def test_a_live_lock_is_left_alone_when_nothing_is_lost(settings):
+    from crystaloop.launchpad.submit import release_stale_locks
+
+    launchpad = get_launchpad(settings)
+    launchpad.reset("", require_password=False)
+    launchpad.add_wf(_script_workflow(1, settings.home / "log.txt"))
+    launchpad.workflows.update_one({"nodes": 1}, {"$set": {"locked": True}})
+    assert release_stale_locks(launchpad, [], grace_secs=0.1) == []
+    assert launchpad.workflows.count_documents({"locked": True}) == 1
