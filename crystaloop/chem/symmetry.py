@@ -50,3 +50,22 @@ def symmetry_info(structure: Structure, symprec: float = DEFAULT_SYMPREC) -> Sym
         symbol=str(dataset.international),
         n_primitive=n_primitive,
     )
+
+
+def idealized_primitive(structure: Structure, symprec: float = DEFAULT_SYMPREC) -> Structure | None:
+    """Return the idealised primitive standard cell of ``structure`` at tolerance ``symprec``.
+
+    The sites are moved onto the exact positions of the space group spglib finds, so a structure
+    an oracle relaxed to a slightly distorted cell becomes the symmetric one it is close to.
+    Returns ``None`` when the structure is P1 at ``symprec`` (nothing to idealise) or spglib
+    cannot analyse it.
+    """
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    try:
+        analyzer = SpacegroupAnalyzer(structure, symprec=symprec)
+        if analyzer.get_space_group_number() == 1:
+            return None
+        return analyzer.get_primitive_standard_structure()
+    except Exception:  # spglib raises several error types on degenerate cells
+        return None

@@ -202,6 +202,16 @@ class TrainGeneratorMaker(Maker):
     elements (replay), so the generator moves towards what the oracle found stable without
     forgetting the corpus.
 
+    An oracle relaxation often leaves a discovery slightly distorted (P1 at the screens'
+    tolerance), and a generator fine-tuned on such cells learns to make P1 cells, which the
+    ``spacegroup`` screen then drops. So each discovery is idealised to the space group it has at
+    ``symprec`` (:func:`~crystaloop.chem.symmetry.idealized_primitive`), and one that is P1 even
+    there is left out. After fine-tuning, ``check_samples`` crystals are drawn from the parent and
+    from the fine-tuned model with the same seed and screened (validity, charge balance, species,
+    space group, duplicates in the batch); the fine-tuned model is kept only when its pass rate is
+    at least ``min_pass_ratio`` times the parent's, else the parent stays and the discoveries wait
+    for the next fine-tune.
+
     Attributes
     ----------
     name
@@ -212,6 +222,11 @@ class TrainGeneratorMaker(Maker):
         eV/atom above the hull.
     epochs, lr, seconds, replay_fraction, seed
         Fine-tuning options (``seconds``: time limit).
+    idealize, symprec
+        Idealise the discoveries (off: train on the relaxed cells as they are, P1 included) and
+        the spglib tolerance (Å) of it, the ``spacegroup`` screen's default.
+    check_samples, check_steps, min_pass_ratio
+        The screen-pass check of the fine-tuned model (``check_samples`` 0: no check).
     frozen
         Never fine-tune (a baseline that keeps the starting generator).
     mode
@@ -228,6 +243,11 @@ class TrainGeneratorMaker(Maker):
     replay_fraction: float = 2.0
     seed: int = 0
     frozen: bool = False
+    idealize: bool = True
+    symprec: float = 0.1
+    check_samples: int = 32
+    check_steps: int = 100
+    min_pass_ratio: float = 0.75
 
     @crystaloop_job("train", TrainOutput)
     def make(self, labelled: Any, model: str, campaign: str, iteration: int) -> TrainOutput:
@@ -239,6 +259,7 @@ class TrainGeneratorMaker(Maker):
         import torch
         from pymatgen.core import Structure
 
+        from crystaloop.chem.symmetry import idealized_primitive
         from crystaloop.ml.checkpoint import read_card
         from crystaloop.ml.generative.checkpoint import (
             find_generator,
@@ -276,17 +297,22 @@ class TrainGeneratorMaker(Maker):
             },
             properties=["label_id", "structure"],
         )
-        if len(stable) < max(1, self.min_new_stable):
-            reason = f"{len(stable)} new stable < {self.min_new_stable}"
-            return TrainOutput.skipped(campaign, iteration, model, reason)
         directory = find_generator(model, self.mode)
         generator = load_generator(directory, device="cpu")
         cfg = generator.config
-        new = [
-            crystal_arrays(Structure.from_dict(d["structure"]), source_id=d["label_id"])
-            for d in stable
-        ]
-        new = [c for c in new if c.num_atoms <= cfg.max_atoms]
+        new = []
+        for doc in stable:
+            ideal = Structure.from_dict(doc["structure"])
+            if self.idealize:
+                ideal = idealized_primitive(ideal, self.symprec)
+            if ideal is not None and len(ideal) <= cfg.max_atoms:
+                new.append(crystal_arrays(ideal, source_id=doc["label_id"]))
+        if len(new) < max(1, self.min_new_stable):
+            reason = (
+                f"{len(stable)} new stable, {len(new)} of them with symmetry at symprec "
+                f"{self.symprec:g} and at most {cfg.max_atoms} atoms < {self.min_new_stable}"
+            )
+            return TrainOutput.skipped(campaign, iteration, model, reason)
         allowed = {int(z) for c in new for z in c.numbers}
         corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
         old = []
@@ -310,10 +336,26 @@ class TrainGeneratorMaker(Maker):
             time_limit=self.seconds,
         )
         result = train_generator(generator, train_set, [], options)
+        training: dict[str, Any] = {}
+        if self.check_samples > 0:
+            seed = self.seed + iteration
+            parent = load_generator(directory, device=settings.device)
+            before = screen_pass_rate(parent, self.check_samples, self.check_steps, seed, settings)
+            after = screen_pass_rate(
+                generator.to(settings.device), self.check_samples, self.check_steps, seed, settings
+            )
+            training["screen_pass_rate"] = {"parent": before, "fine_tuned": after}
+            if after < self.min_pass_ratio * before:
+                reason = (
+                    f"fine-tuned generator rejected: {after:.0%} of {self.check_samples} samples "
+                    f"pass the screens, parent {before:.0%} (needs {self.min_pass_ratio:g}×)"
+                )
+                return TrainOutput.skipped(campaign, iteration, model, reason)
         out_dir = settings.home / "models" / campaign / f"generator-{iteration}"
-        training = {
+        training |= {
             "fine_tuned_from": str(model),
             "new_stable": len(new),
+            "stable_without_symmetry": len(stable) - len(new),
             "replayed": len(train_set) - len(new),
             "epochs_run": len(result.history),
             "seconds": round(result.seconds, 1),
@@ -343,3 +385,29 @@ class TrainGeneratorMaker(Maker):
             reason=f"{len(new)} new stable + {len(train_set) - len(new)} replayed",
             model_id=model_id,
         )
+
+
+def screen_pass_rate(model: Any, n: int, steps: int, seed: int, settings: Any) -> float:
+    """Return the fraction of ``n`` ab initio samples of ``model`` that pass the screens.
+
+    The screens are those of a campaign without the corpus: validity, charge balance, species,
+    space group and duplicates within the batch. Sampling is seeded by ``seed``.
+    """
+    import torch
+
+    from crystaloop.chem.screens import ScreenConfig, screen_structures
+    from crystaloop.ml.generative.crystal import to_structure
+    from crystaloop.ml.generative.num_atoms import num_atoms_sampler
+    from crystaloop.ml.generative.samplers import SamplerOptions, sample_crystals
+
+    cfg = model.config
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    sizes = num_atoms_sampler("training", cfg.num_atoms_counts, cfg.max_atoms)
+    counts = sizes.sample(n, generator).tolist()
+    crystals = sample_crystals(
+        model, counts, None, options=SamplerOptions(steps=steps), device=settings.device
+    )
+    structures = [to_structure(c.lattice, c.frac, c.numbers) for c in crystals]
+    verdicts = screen_structures(structures, ScreenConfig(max_sites=settings.max_sites))
+    return sum(v.passed for v in verdicts) / max(1, len(verdicts))

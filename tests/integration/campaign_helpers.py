@@ -39,7 +39,12 @@ def tiny_campaign(oracle_maker=None, iterations: int = 2) -> CampaignMaker:
         select=SelectMaker(budget=1, threshold=10.0, min_confidence=1.0),
         train_surrogate=TrainSurrogateMaker(min_new_labels=1, epochs=2, patience=2, members=2),
         train_generator=TrainGeneratorMaker(
-            min_new_stable=1, stable_threshold=100.0, epochs=1, seconds=5
+            min_new_stable=1,
+            stable_threshold=100.0,
+            epochs=1,
+            seconds=5,
+            idealize=False,  # P1 candidates pass (allow_p1): keep them for the fine-tune
+            check_samples=0,
         ),
         max_reference_phases=0,
     )

@@ -36,3 +36,106 @@ def test_an_unknown_selection_strategy_is_refused():
 
     with pytest.raises(ValueError, match="unknown selection strategy 'best'"):
         SelectMaker(strategy="best")
+
+
+def _perovskite(shift: float = 0.0):
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(
+        Lattice.cubic(3.9),
+        ["Sr", "Ti", "O", "O", "O"],
+        [[0, 0, 0], [0.5 + shift, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]],
+    )
+
+
+def _p1_cell():
+    from pymatgen.core import Lattice, Structure
+
+    lattice = Lattice.from_parameters(4.1, 4.6, 5.3, 81, 97, 104)
+    coords = [[0.02, 0.05, 0.11], [0.47, 0.61, 0.39], [0.23, 0.83, 0.71], [0.81, 0.29, 0.57]]
+    return Structure(lattice, ["Sr", "Ti", "O", "O"], coords)
+
+
+def test_idealized_primitive_removes_a_small_distortion_and_refuses_p1():
+    from crystaloop.chem.symmetry import idealized_primitive, symmetry_info
+
+    distorted = _perovskite(shift=0.005)  # 0.02 Å: P1-free but below cubic at a tight tolerance
+    assert symmetry_info(distorted, symprec=1e-4).number != 221
+    ideal = idealized_primitive(distorted, symprec=0.1)
+    assert ideal is not None and len(ideal) == 5
+    assert symmetry_info(ideal, symprec=1e-4).number == 221
+    assert idealized_primitive(_p1_cell(), symprec=0.1) is None
+
+
+def _stable_labels(settings, structures):
+    from crystaloop.schemas import LabelDoc
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore, label_id
+
+    docs = [
+        LabelDoc(
+            label_id=label_id(f"c:0:{k}", "chgnet", f"calc-{k}"),
+            subject_id=f"c:0:{k}",
+            kind="candidate",
+            campaign="c",
+            iteration=0,
+            oracle="chgnet",
+            calc_id=f"calc-{k}",
+            structure=s.as_dict(),
+            formula=s.composition.reduced_formula,
+            chemsys="-".join(sorted({str(e) for e in s.composition.elements})),
+            elements=sorted({str(e) for e in s.composition.elements}),
+            nsites=len(s),
+            energy=-30.0,
+            energy_per_atom=-30.0 / len(s),
+            e_form=-1.0,
+            e_hull=0.0,
+        )
+        for k, s in enumerate(structures)
+    ]
+    LabelStore(open_store(settings, "labels")).upsert(docs)
+
+
+def _registered_generators(settings):
+    from crystaloop.stores.factory import open_store
+
+    return open_store(settings, "models").query({"kind": "generator"})
+
+
+def test_p1_discoveries_do_not_fine_tune_the_generator(settings):
+    _stable_labels(settings, [_p1_cell(), _p1_cell()])
+    out = TrainGeneratorMaker(min_new_stable=1, epochs=1, check_samples=0).train("perov5", "c", 0)
+    assert not out.trained and out.model == "perov5"
+    assert "2 new stable, 0 of them with symmetry" in out.reason
+    assert list(_registered_generators(settings)) == []
+
+
+def test_a_fine_tune_that_lowers_the_screen_pass_rate_is_rejected(settings, monkeypatch):
+    import crystaloop.makers.train as train
+
+    _stable_labels(settings, [_perovskite(0.005), _perovskite(0.0)])
+    rates = iter([0.8, 0.5])  # parent, then fine-tuned: 0.5 < 0.75 × 0.8
+    monkeypatch.setattr(train, "screen_pass_rate", lambda *args: next(rates))
+    maker = TrainGeneratorMaker(min_new_stable=2, epochs=1, check_samples=4)
+    out = maker.train("perov5", "c", 0)
+    assert not out.trained and out.model == "perov5"
+    assert "fine-tuned generator rejected: 50% of 4 samples pass the screens, parent 80%" in (
+        out.reason
+    )
+    assert list(_registered_generators(settings)) == []
+    rates = iter([0.8, 0.7])  # 0.7 ≥ 0.6: kept and registered
+    out = maker.train("perov5", "c", 0)
+    assert out.trained and out.model != "perov5"
+    [doc] = _registered_generators(settings)
+    assert doc["metrics"]["screen_pass_rate"] == {"parent": 0.8, "fine_tuned": 0.7}
+    assert doc["metrics"]["new_stable"] == 2
+
+
+def test_screen_pass_rate_samples_and_screens(settings):
+    from crystaloop.makers.train import screen_pass_rate
+    from crystaloop.ml.generative.checkpoint import find_generator, load_generator
+
+    model = load_generator(find_generator("perov5", "abinitio"), device="cpu")
+    rate = screen_pass_rate(model, 6, 10, 0, settings)
+    assert 0.0 <= rate <= 1.0 and rate * 6 == round(rate * 6)
+    assert rate == screen_pass_rate(model, 6, 10, 0, settings)  # seeded
