@@ -28,6 +28,18 @@ HULL_TOLERANCE = 1e-8
 
 HullChoice = Literal["stored", "common"]
 
+#: What ``report`` and ``export`` offer: the E_hull stored with each label (against the phases
+#: labelled when it was written) or the current one (against every phase the oracle has labelled
+#: in this home so far: the common hull of one home).
+ReportHull = Literal["stored", "current"]
+
+
+def hull_choice(hull: ReportHull) -> HullChoice:
+    """Return the :func:`discoveries` hull of a ``report`` / ``export`` hull name."""
+    if hull not in ("stored", "current"):
+        raise ValueError(f"unknown hull {hull!r}: choose stored or current")
+    return "common" if hull == "current" else "stored"
+
 
 def campaign_labels(settings: CrystaloopSettings, campaign: str) -> list[dict[str, Any]]:
     """Return the campaign's candidate labels in iteration, then subject order."""

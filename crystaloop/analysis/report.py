@@ -40,6 +40,13 @@ window.addEventListener('load', function () {
 """
 
 
+#: How the page names the hull its E_hull values come from.
+_HULL_WORDS = {
+    "stored": "the phases the oracle had labelled when the label was written (the stored E_hull)",
+    "current": "every phase the oracle has labelled in this home so far (the current hull)",
+}
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "–"
@@ -199,8 +206,8 @@ def render_html(data: ReportData, figures: list[tuple[str, str, str, bytes]]) ->
 <table>{fact_rows}</table>
 <h2>Iterations</h2>
 <p class="note">Screens run in order; each "passed" column counts what survived it. Stable means
-E_hull ≤ {h["stable_threshold"]:g} eV/atom against the phases the oracle had labelled when the
-label was written; S.U.N.: stable, unique within the campaign and novel against the corpus.
+E_hull ≤ {h["stable_threshold"]:g} eV/atom against {_HULL_WORDS[h.get("hull", "stored")]};
+S.U.N.: stable, unique within the campaign and novel against the corpus.
 Hit rate: stable / oracle calls. MAE and coverages: the formation-energy predictions of the
 surrogate that scored the iteration's candidates, against their new labels.</p>
 {iteration_tables(data)}

@@ -13,8 +13,10 @@ from typing import Any
 from crystaloop.analysis.discovery import (
     STABLE_THRESHOLD,
     STRICT_THRESHOLD,
+    ReportHull,
     discoveries,
     found_counts,
+    hull_choice,
     prediction_triples,
 )
 from crystaloop.settings import CrystaloopSettings
@@ -161,8 +163,16 @@ def iteration_rows(
     return rows
 
 
-def gather(settings: CrystaloopSettings, campaign: str, chemsys: str | None = None) -> ReportData:
+def gather(
+    settings: CrystaloopSettings,
+    campaign: str,
+    chemsys: str | None = None,
+    hull: ReportHull = "stored",
+) -> ReportData:
     """Read a campaign for the report; ``chemsys`` picks the hull plot's system.
+
+    ``hull``: the labels' E_hull as stored when they were written, or against the ``current``
+    hull of everything the oracle has labelled in this home.
 
     Raises
     ------
@@ -205,6 +215,7 @@ def gather(settings: CrystaloopSettings, campaign: str, chemsys: str | None = No
         ],
         "stable_threshold": STABLE_THRESHOLD,
         "strict_threshold": STRICT_THRESHOLD,
+        "hull": hull,
     }
     generated = []
     for d in open_store(settings, "candidates").query(
@@ -235,7 +246,7 @@ def gather(settings: CrystaloopSettings, campaign: str, chemsys: str | None = No
                 "scores": d.get("scores") or {},
             }
         )
-    labelled = discoveries(settings, campaign, hull="stored")
+    labelled = discoveries(settings, campaign, hull=hull_choice(hull))
     for row in labelled:
         row["elements"] = _elements(row.pop("structure"))
     oracle = status["oracle"] or settings.oracle

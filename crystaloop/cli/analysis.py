@@ -29,7 +29,15 @@ def safe_name(campaign: str) -> str:
     help="2- or 3-element system of the hull plot, e.g. Ba-O-Ti (default: the one with the "
     "most stable discoveries).",
 )
-def report(campaign: str | None, out: Path | None, chemsys: str | None) -> None:
+@click.option(
+    "--hull",
+    type=click.Choice(["stored", "current"]),
+    default="stored",
+    show_default=True,
+    help="E_hull as stored with each label (against the phases labelled when it was written) or "
+    "against the current hull of every phase the oracle has labelled in this home.",
+)
+def report(campaign: str | None, out: Path | None, chemsys: str | None, hull: str) -> None:
     """Write a campaign's report: a self-contained HTML page and its PNG figures.
 
     The page holds the per-iteration table (generated, passed each screen, oracle calls done
@@ -51,7 +59,7 @@ def report(campaign: str | None, out: Path | None, chemsys: str | None) -> None:
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--chemsys") from err
     try:
-        data = gather(settings, found, chemsys)
+        data = gather(settings, found, chemsys, hull)  # type: ignore[arg-type]
     except KeyError as err:
         raise click.ClickException(f"no campaign {found!r}") from err
     except (ValueError, ConnectionError) as err:
@@ -81,14 +89,22 @@ def report(campaign: str | None, out: Path | None, chemsys: str | None) -> None:
     type=float,
     help="Export labelled candidates with E_hull at most this (eV/atom).",
 )
-def export(campaign: str | None, fmt: str, out: Path | None, max_ehull: float) -> None:
+@click.option(
+    "--hull",
+    type=click.Choice(["stored", "current"]),
+    default="stored",
+    show_default=True,
+    help="E_hull as stored with each label (against the phases labelled when it was written) or "
+    "against the current hull of every phase the oracle has labelled in this home.",
+)
+def export(campaign: str | None, fmt: str, out: Path | None, max_ehull: float, hull: str) -> None:
     """Export a campaign's discoveries (oracle-relaxed structures and their properties)."""
     from crystaloop.analysis.export import discovery_records, write_export
 
     settings = load_settings_or_fail()
     found = resolve_campaign(settings, campaign)
     try:
-        records = discovery_records(settings, found, max_ehull)
+        records = discovery_records(settings, found, max_ehull, hull)  # type: ignore[arg-type]
     except KeyError as err:
         raise click.ClickException(f"no campaign {found!r}") from err
     except ConnectionError as err:
@@ -96,6 +112,6 @@ def export(campaign: str | None, fmt: str, out: Path | None, max_ehull: float) -
     target = out or Path(f"{safe_name(found)}-discoveries" + ("" if fmt == "cif" else f".{fmt}"))
     paths = write_export(records, fmt, target)  # type: ignore[arg-type]
     click.echo(
-        f"{len(records)} discoveries of {found} with E_hull ≤ {max_ehull:g} eV/atom → {target}"
-        + (f" ({len(paths)} CIF files)" if fmt == "cif" else "")
+        f"{len(records)} discoveries of {found} with E_hull ({hull}) ≤ {max_ehull:g} eV/atom "
+        f"→ {target}" + (f" ({len(paths)} CIF files)" if fmt == "cif" else "")
     )

@@ -323,7 +323,10 @@ def status(campaign: str | None, as_json: bool) -> None:
     help="Seconds without a worker heartbeat after which a RUNNING Firework counts as lost.",
 )
 def recover(expiration: int) -> None:
-    """Rerun lost Fireworks (killed workers) and check the labels store for duplicates."""
+    """Rerun lost Fireworks (killed workers) and check the labels store for duplicates.
+
+    A workflow whose lock a killed worker still holds after a 30 s grace is unlocked first.
+    """
     from crystaloop.launchpad.submit import recover_lost_runs
     from crystaloop.stores.factory import open_store
     from crystaloop.stores.labels import LabelStore

@@ -89,3 +89,11 @@ def test_chemsys_is_checked(text, message):
     assert parse_chemsys("Ti-O-Ba-") == "Ba-O-Ti"
     with pytest.raises(ValueError, match=message):
         parse_chemsys(text)
+
+
+def test_report_and_export_hull_names_map_to_the_discovery_hulls():
+    from crystaloop.analysis.discovery import hull_choice
+
+    assert hull_choice("stored") == "stored" and hull_choice("current") == "common"
+    with pytest.raises(ValueError, match="unknown hull 'latest'"):
+        hull_choice("latest")  # type: ignore[arg-type]

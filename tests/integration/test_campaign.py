@@ -178,6 +178,12 @@ def test_report_of_the_campaign_has_every_figure(finished, monkeypatch, tmp_path
         assert row["generated"] == base["generated"] == 8
         assert row["passed"]["duplicate_of_corpus"] == base["valid"]  # the last screen
         assert row["selected"] == 1 and row["stable"] == base["new_stable"]
+    assert summary["header"]["hull"] == "stored" and "(the stored E_hull)" in page
+    current = CliRunner().invoke(
+        main, ["report", "--campaign", CAMPAIGN, "--out", str(out), "--hull", "current"]
+    )
+    assert current.exit_code == 0, current.output
+    assert "(the current hull)" in (out / "index.html").read_text()
     bad = CliRunner().invoke(main, ["report", "--campaign", "nope", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "no campaign 'nope'" in bad.output
     quaternary = CliRunner().invoke(main, ["report", "--chemsys", "Ba-O-Sr-Ti"])
@@ -214,6 +220,16 @@ def test_export_in_every_format(finished, monkeypatch, tmp_path):
         assert record["calc_id"] == label["calc_id"] and record["oracle"] == "chgnet"
         assert "@" in record["generator"] and "@" in record["surrogate"]
         assert Structure.from_dict(record["structure"]) == Structure.from_dict(label["structure"])
+    # against the current hull: every phase labelled since can only raise a label's E_hull
+    result = runner.invoke(
+        main, [*common, "--format", "json", "--hull", "current", "--out", str(tmp_path / "c.json")]
+    )
+    assert result.exit_code == 0 and "E_hull (current)" in result.output, result.output
+    current = {
+        r["candidate_id"]: r["e_hull"] for r in json.loads((tmp_path / "c.json").read_text())
+    }
+    assert current.keys() == {r["candidate_id"] for r in records}
+    assert all(current[r["candidate_id"]] >= r["e_hull"] - 1e-6 for r in records)
     result = runner.invoke(main, [*common, "--format", "csv", "--out", str(tmp_path / "d.csv")])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((tmp_path / "d.csv").open()))
