@@ -9,6 +9,16 @@ import click
 from crystaloop.cli import main
 from crystaloop.cli.common import load_settings_or_fail, resolve_campaign
 
+#: ``--hull`` of ``report`` and ``export``.
+HULL_OPTION = click.option(
+    "--hull",
+    type=click.Choice(["stored", "current"]),
+    default="stored",
+    show_default=True,
+    help="E_hull as stored with each label (against the phases labelled when it was written) or "
+    "against the current hull of every phase the oracle has labelled in this home.",
+)
+
 
 def safe_name(campaign: str) -> str:
     """Return ``campaign`` usable as a file name (anything but letters, digits, ``._-`` → ``_``)."""
@@ -29,14 +39,7 @@ def safe_name(campaign: str) -> str:
     help="2- or 3-element system of the hull plot, e.g. Ba-O-Ti (default: the one with the "
     "most stable discoveries).",
 )
-@click.option(
-    "--hull",
-    type=click.Choice(["stored", "current"]),
-    default="stored",
-    show_default=True,
-    help="E_hull as stored with each label (against the phases labelled when it was written) or "
-    "against the current hull of every phase the oracle has labelled in this home.",
-)
+@HULL_OPTION
 def report(campaign: str | None, out: Path | None, chemsys: str | None, hull: str) -> None:
     """Write a campaign's report: a self-contained HTML page and its PNG figures.
 
@@ -89,14 +92,7 @@ def report(campaign: str | None, out: Path | None, chemsys: str | None, hull: st
     type=float,
     help="Export labelled candidates with E_hull at most this (eV/atom).",
 )
-@click.option(
-    "--hull",
-    type=click.Choice(["stored", "current"]),
-    default="stored",
-    show_default=True,
-    help="E_hull as stored with each label (against the phases labelled when it was written) or "
-    "against the current hull of every phase the oracle has labelled in this home.",
-)
+@HULL_OPTION
 def export(campaign: str | None, fmt: str, out: Path | None, max_ehull: float, hull: str) -> None:
     """Export a campaign's discoveries (oracle-relaxed structures and their properties)."""
     from crystaloop.analysis.export import discovery_records, write_export
