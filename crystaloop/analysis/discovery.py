@@ -6,8 +6,9 @@ earlier stable discovery of the same campaign (iteration order), and **novel** w
 no corpus structure (pymatgen's StructureMatcher behind the dedup prefilter, DESIGN.md §5).
 
 E_hull comes either from the label (``hull="stored"``: the hull of the phases labelled when it
-was written) or from one hull of every phase the oracle has labelled in the stores
-(``hull="common"``), which compares campaigns on equal terms.
+was written) or from the current hull of every phase the oracle has labelled in the stores
+(``hull="current"``); with the labels of other homes added, that is one common hull, which
+compares campaigns on equal terms.
 """
 
 from __future__ import annotations
@@ -26,19 +27,8 @@ STRICT_THRESHOLD = 0.0
 #: Tolerance of the comparisons (a phase tied with the hull gets E_hull ≈ 1e-16, not 0).
 HULL_TOLERANCE = 1e-8
 
-HullChoice = Literal["stored", "common"]
-
-#: What ``report`` and ``export`` offer: the E_hull stored with each label (against the phases
-#: labelled when it was written) or the current one (against every phase the oracle has labelled
-#: in this home so far: the common hull of one home).
-ReportHull = Literal["stored", "current"]
-
-
-def hull_choice(hull: ReportHull) -> HullChoice:
-    """Return the :func:`discoveries` hull of a ``report`` / ``export`` hull name."""
-    if hull not in ("stored", "current"):
-        raise ValueError(f"unknown hull {hull!r}: choose stored or current")
-    return "common" if hull == "current" else "stored"
+#: Where a label's E_hull comes from: as stored when it was written, or the current hull.
+HullChoice = Literal["stored", "current"]
 
 
 def campaign_labels(settings: CrystaloopSettings, campaign: str) -> list[dict[str, Any]]:
@@ -118,16 +108,23 @@ def discoveries(
     ``novel`` are only computed for stable rows (``None`` otherwise); uniqueness is judged among
     the stable (≤ 0.1) rows, so a strictly stable duplicate of an earlier ≤ 0.1 one is no
     strict S.U.N. either. ``extra``: labels from
-    elsewhere that join the common hull (see :func:`common_hull`).
+    elsewhere that join the current hull (see :func:`common_hull`).
+
+    Raises
+    ------
+    ValueError
+        For a ``hull`` other than ``stored`` or ``current``.
     """
     from pymatgen.core import Structure
 
     from crystaloop.chem.metrics import unique_flags
 
+    if hull not in ("stored", "current"):
+        raise ValueError(f"unknown hull {hull!r}: choose stored or current")
     docs = campaign_labels(settings, campaign)
     e_hull = (
         common_hull(settings, docs, extra)
-        if hull == "common"
+        if hull == "current"
         else {d["label_id"]: d["e_hull"] for d in docs}
     )
     rows = []
@@ -209,12 +206,12 @@ def _efficiency_row(
 
 
 def efficiency_table(
-    campaigns: dict[str, CrystaloopSettings], hull: HullChoice = "common"
+    campaigns: dict[str, CrystaloopSettings], hull: HullChoice = "current"
 ) -> list[dict[str, Any]]:
     """Return per campaign and iteration: oracle calls, S.U.N. found and calls per S.U.N.
 
     ``campaigns`` maps each campaign to the settings of the home it ran in; with
-    ``hull="common"`` every home's labels of the same oracle join one hull, so campaigns run in
+    ``hull="current"`` every home's labels of the same oracle join one hull, so campaigns run in
     separate homes are judged against the same phases. ``strategy`` is the campaign id without
     a ``bench-`` prefix. The ``cumulative_*`` counts
     and ``calls_per_sun`` (oracle calls so far / S.U.N. so far) run over the iterations;

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from crystaloop.analysis.discovery import STABLE_THRESHOLD, ReportHull, discoveries, hull_choice
+from crystaloop.analysis.discovery import STABLE_THRESHOLD, HullChoice, discoveries
 from crystaloop.settings import CrystaloopSettings
 from crystaloop.stores.candidates import CandidateStore
 from crystaloop.stores.factory import open_store
@@ -46,12 +46,12 @@ def discovery_records(
     settings: CrystaloopSettings,
     campaign: str,
     max_ehull: float = STABLE_THRESHOLD,
-    hull: ReportHull = "stored",
+    hull: HullChoice = "stored",
 ) -> list[dict[str, Any]]:
     """Return the export records of the campaign's labels with ``E_hull ≤ max_ehull``.
 
     ``hull``: E_hull as stored with each label, or against the ``current`` hull of everything
-    the oracle has labelled in this home (see :func:`~crystaloop.analysis.discovery.hull_choice`).
+    the oracle has labelled in this home (see :func:`~crystaloop.analysis.discovery.discoveries`).
 
     Raises
     ------
@@ -62,7 +62,7 @@ def discovery_records(
         raise KeyError(f"no campaign {campaign!r}")
     rows = [
         r
-        for r in discoveries(settings, campaign, hull=hull_choice(hull))
+        for r in discoveries(settings, campaign, hull=hull)
         if r["e_hull"] is not None and r["e_hull"] <= max_ehull
     ]
     if not rows:

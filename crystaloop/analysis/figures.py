@@ -308,9 +308,14 @@ def plot_hull(data: ReportData, path: Path) -> str:
     return (
         f"Convex hull of {hull.chemsys} from every phase the oracle ({hull.oracle}) has labelled "
         f"by now: references and known phases as circles, the campaign's {n_new} candidates as "
-        "stars, coloured by energy above this hull (binary: filled when on it). The tables use "
-        "the hull as it was when each label was written, so a phase found later can lift an "
-        "earlier discovery off it here. Choose the system with --chemsys."
+        "stars, coloured by energy above this hull (binary: filled when on it). "
+        + (
+            "The tables use the same current hull. "
+            if data.header.get("hull") == "current"
+            else "The tables use the hull as it was when each label was written, so a phase "
+            "found later can lift an earlier discovery off it here. "
+        )
+        + "Choose the system with --chemsys."
     )
 
 

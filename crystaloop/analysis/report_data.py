@@ -13,10 +13,9 @@ from typing import Any
 from crystaloop.analysis.discovery import (
     STABLE_THRESHOLD,
     STRICT_THRESHOLD,
-    ReportHull,
+    HullChoice,
     discoveries,
     found_counts,
-    hull_choice,
     prediction_triples,
 )
 from crystaloop.settings import CrystaloopSettings
@@ -167,7 +166,7 @@ def gather(
     settings: CrystaloopSettings,
     campaign: str,
     chemsys: str | None = None,
-    hull: ReportHull = "stored",
+    hull: HullChoice = "stored",
 ) -> ReportData:
     """Read a campaign for the report; ``chemsys`` picks the hull plot's system.
 
@@ -246,7 +245,7 @@ def gather(
                 "scores": d.get("scores") or {},
             }
         )
-    labelled = discoveries(settings, campaign, hull=hull_choice(hull))
+    labelled = discoveries(settings, campaign, hull=hull)
     for row in labelled:
         row["elements"] = _elements(row.pop("structure"))
     oracle = status["oracle"] or settings.oracle

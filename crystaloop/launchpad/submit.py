@@ -129,12 +129,14 @@ def release_stale_locks(launchpad: Any, fw_ids: list[int], grace_secs: float) ->
     """
     import time
 
+    if not fw_ids:
+        return []
     locked = {"nodes": {"$in": list(fw_ids)}, "locked": {"$exists": True}}
     deadline = time.monotonic() + grace_secs
-    while fw_ids and launchpad.workflows.count_documents(locked) and time.monotonic() < deadline:
+    while launchpad.workflows.count_documents(locked) and time.monotonic() < deadline:
         time.sleep(min(0.5, grace_secs))
     unlocked = []
-    for wf in launchpad.workflows.find(locked, {"nodes": 1}) if fw_ids else []:
+    for wf in launchpad.workflows.find(locked, {"nodes": 1}):
         launchpad.workflows.update_one({"_id": wf["_id"]}, {"$unset": {"locked": True}})
         unlocked.append(min(wf["nodes"]))
         launchpad.m_logger.warning(

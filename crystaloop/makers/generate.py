@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from jobflow import Maker
 
@@ -53,14 +54,10 @@ class GenerateMaker(Maker):
     @crystaloop_job("generate", GenerateOutput)
     def make(self, campaign: str, iteration: int = 0) -> GenerateOutput:
         """Sample the batch; return a reference to it (rows ``{candidate_id, structure}``)."""
-        import torch
-
-        from crystaloop.chem.composition import atomic_numbers
         from crystaloop.ml.checkpoint import read_card
         from crystaloop.ml.generative.checkpoint import find_generator, load_generator
-        from crystaloop.ml.generative.crystal import NUM_TYPES, to_structure
-        from crystaloop.ml.generative.num_atoms import num_atoms_sampler
-        from crystaloop.ml.generative.samplers import SamplerOptions, sample_crystals
+        from crystaloop.ml.generative.crystal import to_structure
+        from crystaloop.ml.generative.samplers import SamplerOptions
         from crystaloop.settings import load_settings
         from crystaloop.stores.artifacts import artifact_store
         from crystaloop.stores.candidates import put_batch
@@ -70,20 +67,13 @@ class GenerateMaker(Maker):
         settings = load_settings()
         directory = find_generator(self.model, "csp" if self.composition else "abinitio")
         model = load_generator(directory, device=settings.device)
-        cfg = model.config
-        generator = torch.Generator().manual_seed(self.seed + iteration)
-        torch.manual_seed(self.seed + iteration)
-        if self.composition:
-            numbers = atomic_numbers(self.composition, cfg.max_atoms, NUM_TYPES)
-            counts, per_crystal = [len(numbers)] * self.n, [numbers] * self.n
-        else:
-            sizes = num_atoms_sampler(self.num_atoms, cfg.num_atoms_counts, cfg.max_atoms)
-            counts, per_crystal = sizes.sample(self.n, generator).tolist(), None
         start = time.perf_counter()
-        crystals = sample_crystals(
+        crystals = sample_batch(
             model,
-            counts,
-            per_crystal,
+            self.n,
+            self.seed + iteration,
+            composition=self.composition,
+            num_atoms=self.num_atoms,
             options=SamplerOptions(steps=self.steps, guidance=self.guidance),
             spacegroup=self.spacegroup,
             eform=self.target_eform,
@@ -108,3 +98,49 @@ class GenerateMaker(Maker):
             generator=f"{directory.name}@{sha[:12]}",
             sampling_seconds=round(seconds, 3),
         )
+
+
+def sample_batch(
+    model: Any,
+    n: int,
+    seed: int,
+    *,
+    composition: str | None = None,
+    num_atoms: str = "training",
+    options: Any = None,
+    spacegroup: int | None = None,
+    eform: float | None = None,
+    batch_size: int = 512,
+    device: str = "cpu",
+) -> list[Any]:
+    """Sample ``n`` crystals of ``model``, seeded: of ``composition`` (CSP) or ab initio.
+
+    Ab initio atom counts are drawn with the ``num_atoms`` strategy. Returns the
+    :class:`~crystaloop.ml.generative.crystal.CrystalArrays`; the same seed gives the same batch.
+    """
+    import torch
+
+    from crystaloop.chem.composition import atomic_numbers
+    from crystaloop.ml.generative.crystal import NUM_TYPES
+    from crystaloop.ml.generative.num_atoms import num_atoms_sampler
+    from crystaloop.ml.generative.samplers import SamplerOptions, sample_crystals
+
+    cfg = model.config
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    if composition:
+        numbers = atomic_numbers(composition, cfg.max_atoms, NUM_TYPES)
+        counts, per_crystal = [len(numbers)] * n, [numbers] * n
+    else:
+        sizes = num_atoms_sampler(num_atoms, cfg.num_atoms_counts, cfg.max_atoms)
+        counts, per_crystal = sizes.sample(n, generator).tolist(), None
+    return sample_crystals(
+        model,
+        counts,
+        per_crystal,
+        options=options or SamplerOptions(),
+        spacegroup=spacegroup,
+        eform=eform,
+        batch_size=batch_size,
+        device=device,
+    )

@@ -393,21 +393,13 @@ def screen_pass_rate(model: Any, n: int, steps: int, seed: int, settings: Any) -
     The screens are those of a campaign without the corpus: validity, charge balance, species,
     space group and duplicates within the batch. Sampling is seeded by ``seed``.
     """
-    import torch
-
     from crystaloop.chem.screens import ScreenConfig, screen_structures
+    from crystaloop.makers.generate import sample_batch
     from crystaloop.ml.generative.crystal import to_structure
-    from crystaloop.ml.generative.num_atoms import num_atoms_sampler
-    from crystaloop.ml.generative.samplers import SamplerOptions, sample_crystals
+    from crystaloop.ml.generative.samplers import SamplerOptions
 
-    cfg = model.config
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    sizes = num_atoms_sampler("training", cfg.num_atoms_counts, cfg.max_atoms)
-    counts = sizes.sample(n, generator).tolist()
-    crystals = sample_crystals(
-        model, counts, None, options=SamplerOptions(steps=steps), device=settings.device
-    )
+    options = SamplerOptions(steps=steps)
+    crystals = sample_batch(model, n, seed, options=options, device=settings.device)
     structures = [to_structure(c.lattice, c.frac, c.numbers) for c in crystals]
     verdicts = screen_structures(structures, ScreenConfig(max_sites=settings.max_sites))
     return sum(v.passed for v in verdicts) / max(1, len(verdicts))

@@ -91,9 +91,8 @@ def test_chemsys_is_checked(text, message):
         parse_chemsys(text)
 
 
-def test_report_and_export_hull_names_map_to_the_discovery_hulls():
-    from crystaloop.analysis.discovery import hull_choice
+def test_an_unknown_hull_is_refused(settings):
+    from crystaloop.analysis.discovery import discoveries
 
-    assert hull_choice("stored") == "stored" and hull_choice("current") == "common"
     with pytest.raises(ValueError, match="unknown hull 'latest'"):
-        hull_choice("latest")  # type: ignore[arg-type]
+        discoveries(settings, "c", hull="latest")  # type: ignore[arg-type]

@@ -183,7 +183,9 @@ def test_report_of_the_campaign_has_every_figure(finished, monkeypatch, tmp_path
         main, ["report", "--campaign", CAMPAIGN, "--out", str(out), "--hull", "current"]
     )
     assert current.exit_code == 0, current.output
-    assert "(the current hull)" in (out / "index.html").read_text()
+    current_page = (out / "index.html").read_text()
+    assert "(the current hull)" in current_page
+    assert "The tables use the same current hull" in current_page
     bad = CliRunner().invoke(main, ["report", "--campaign", "nope", "--out", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "no campaign 'nope'" in bad.output
     quaternary = CliRunner().invoke(main, ["report", "--chemsys", "Ba-O-Sr-Ti"])
@@ -341,7 +343,7 @@ def test_the_readme_shell_queries_run_through_pymongo(finished):
 def test_sun_and_efficiency_rows_of_the_campaign(finished):
     from crystaloop.analysis.discovery import discoveries, efficiency_table
 
-    rows = discoveries(finished, CAMPAIGN, hull="common")
+    rows = discoveries(finished, CAMPAIGN, hull="current")
     labels = LabelStore(open_store(finished, "labels"))
     assert len(rows) == labels.count({"campaign": CAMPAIGN, "kind": "candidate"})
     for row in rows:
@@ -360,7 +362,7 @@ def test_labels_from_another_home_join_the_common_hull(finished):
 
     labels = LabelStore(open_store(finished, "labels"))
     label = labels.query({"campaign": CAMPAIGN, "kind": "candidate"})[0]
-    before = {r["label_id"]: r["e_hull"] for r in discoveries(finished, CAMPAIGN, "common")}
+    before = {r["label_id"]: r["e_hull"] for r in discoveries(finished, CAMPAIGN, "current")}
     lower = {  # the same composition, 1 eV/atom lower, labelled in another home
         k: label[k] for k in ("oracle", "chemsys", "formula", "nsites")
     } | {
@@ -368,6 +370,8 @@ def test_labels_from_another_home_join_the_common_hull(finished):
         "energy": label["energy"] - label["nsites"],
         "energy_per_atom": label["energy_per_atom"] - 1.0,
     }
-    after = {r["label_id"]: r["e_hull"] for r in discoveries(finished, CAMPAIGN, "common", [lower])}
+    after = {
+        r["label_id"]: r["e_hull"] for r in discoveries(finished, CAMPAIGN, "current", [lower])
+    }
     assert after[label["label_id"]] == pytest.approx(1.0, abs=1e-6)
     assert before[label["label_id"]] < after[label["label_id"]]
