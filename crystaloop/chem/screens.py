@@ -9,10 +9,18 @@ The stages run in a fixed order and a candidate stops at the first one it fails;
 2. ``species`` -- at most ``max_species`` distinct elements;
 3. ``smact`` -- SMACT charge neutrality with the Pauling test
    (:func:`~crystaloop.chem.composition.smact_problem`);
-4. ``spacegroup`` -- spglib finds more than P1 at ``symprec`` (skipped with ``allow_p1``);
-5. ``duplicate_in_batch`` -- no earlier candidate of the batch matches it;
-6. ``duplicate_of_corpus`` -- no known structure matches it (the corpus, and whatever else the
-   lookup adds, such as earlier candidates of a campaign).
+4. ``symmetry`` -- spglib can analyse the structure at ``symprec`` and at the corpus tolerance
+   (a :class:`~crystaloop.chem.symmetry.SymmetryError` is a failure of the analysis, not P1,
+   so such a candidate is dropped here whether or not ``allow_p1`` is set: without the analysis
+   it has no fingerprint or dedup key);
+5. ``spacegroup`` -- spglib finds more than P1 at ``symprec`` (skipped with ``allow_p1``);
+6. ``duplicate_in_batch`` -- no earlier candidate of the batch matches it;
+7. ``duplicate_of_corpus`` -- no known structure matches it (the corpus, and whatever else the
+   lookup adds, such as earlier candidates of a campaign);
+8. ``duplicate_check`` -- not a screen of its own: a candidate for which the StructureMatcher
+   raised while comparing it (stage 6 or 7) and found no match is dropped here with
+   ``duplicate check failed: ...``; the check could not show that it is new, so it does not
+   pass as new.
 
 Both dedup stages compare only structures with the same *dedup key* (reduced formula and
 primitive-cell size at the corpus tolerance) with :func:`~crystaloop.chem.dedup.dedup_matcher`.
@@ -22,7 +30,7 @@ them; with the space group in the key, half of such near-copies of corpus entrie
 novel. The corpus is reached through a callable, so this module knows no store. Each verdict
 also carries the corpus-style :func:`~crystaloop.chem.dedup.fingerprint` for storage.
 
-Stages 1-4 and the keys are per structure; with ``processes > 1`` they run in chunks in a
+Stages 1-5 and the keys are per structure; with ``processes > 1`` they run in chunks in a
 process pool, and so do the matcher comparisons of the dedup stages, one task per bundle of
 dedup-key groups (groups are independent). The verdicts do not depend on ``processes``.
 """
@@ -40,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from crystaloop.chem.composition import smact_problem
 from crystaloop.chem.dedup import dedup_matcher, fingerprint
-from crystaloop.chem.symmetry import DEFAULT_SYMPREC, symmetry_info
+from crystaloop.chem.symmetry import DEFAULT_SYMPREC, SymmetryError, symmetry_info
 from crystaloop.chem.validity import MIN_DISTANCE, MIN_VOLUME, structure_problem
 
 if TYPE_CHECKING:
@@ -52,10 +60,15 @@ STAGES: tuple[str, ...] = (
     "validity",
     "species",
     "smact",
+    "symmetry",
     "spacegroup",
     "duplicate_in_batch",
     "duplicate_of_corpus",
+    "duplicate_check",
 )
+
+#: The stages run per structure (before the dedup stages), plus the fingerprint step.
+_PER_STRUCTURE = ("validity", "species", "smact", "symmetry", "spacegroup", "fingerprint")
 
 #: ``(reduced formula, primitive-cell size)``: only structures with equal keys can match.
 DedupKey = tuple[str, int]
@@ -118,11 +131,11 @@ class ScreenVerdict:
     reason
         Why it failed, in words; ``None`` when it passed.
     spacegroup
-        Space-group number at ``symprec``, when the ``spacegroup`` screen was reached.
+        Space-group number at ``symprec``, when spglib analysed the structure.
     fingerprint
-        Corpus fingerprint (formula, space group, primitive size), when all of stages 1-4 passed.
+        Corpus fingerprint (formula, space group, primitive size), when all of stages 1-5 passed.
     dedup_key
-        ``(reduced formula, primitive-cell size)``, when all of stages 1-4 passed.
+        ``(reduced formula, primitive-cell size)``, when all of stages 1-5 passed.
     duplicate_of
         The id of what it duplicates: the kept batch member (its id, or ``"batch:<index>"`` when
         no ids were given) or the corpus ``material_id``.
@@ -154,7 +167,7 @@ def _short(err: BaseException) -> str:
 def _check_one(
     index: int, structure: Structure, config: ScreenConfig, seconds: dict[str, float]
 ) -> ScreenVerdict:
-    """Run stages 1-4 and the fingerprint on one structure, adding the time of each to seconds."""
+    """Run stages 1-5 and the fingerprint on one structure, adding the time of each to seconds."""
     stage = "validity"
     spacegroup: int | None = None
     t0 = time.perf_counter()
@@ -194,7 +207,11 @@ def _check_one(
         lap(stage)
 
         stage = "spacegroup"
-        sym = symmetry_info(structure, symprec=config.symprec)
+        try:
+            sym = symmetry_info(structure, symprec=config.symprec)
+        except SymmetryError as err:  # an analysis that failed is not P1
+            stage = "symmetry"
+            return fail(f"spglib failed: {err}")
         spacegroup = sym.number
         if sym.number == 1 and not config.allow_p1:
             return fail(f"space group P1: spglib finds no symmetry at symprec={config.symprec} Å")
@@ -202,10 +219,14 @@ def _check_one(
 
         stage = "fingerprint"
         if config.symprec != DEFAULT_SYMPREC:
-            sym = symmetry_info(structure, symprec=DEFAULT_SYMPREC)
+            try:
+                sym = symmetry_info(structure, symprec=DEFAULT_SYMPREC)
+            except SymmetryError as err:
+                stage = "symmetry"
+                return fail(f"spglib failed: {err}")
         key = fingerprint(composition.reduced_formula, sym.number, sym.n_primitive)
         lap(stage)
-    except Exception as err:  # pymatgen and spglib raise many types on degenerate input
+    except Exception as err:  # pymatgen raises many types on degenerate input
         if stage == "fingerprint":
             stage = "spacegroup"
         return fail(f"check failed ({_short(err)})")
@@ -231,37 +252,66 @@ def _check_chunk(
 # --------------------------------------------------------------------------- dedup groups
 
 
-def _fits(matcher: StructureMatcher, a: Structure, b: Structure) -> bool:
-    try:
-        return bool(matcher.fit(a, b))
-    except Exception:  # the matcher fails on some degenerate cells: treat as no match
-        return False
+def _first_match(
+    matcher: StructureMatcher, structure: Structure, others: Iterable[tuple[Any, Structure]]
+) -> tuple[Any, str | None]:
+    """Compare ``structure`` with ``others`` (``(id, structure)`` pairs) until one matches.
+
+    Returns
+    -------
+    tuple
+        ``(id, None)`` for the first match; ``(None, None)`` when every comparison ran and none
+        matched; ``(id, error)`` when none matched and the matcher raised (it does on some
+        degenerate cells), with the id of the first comparison that raised and the error. A
+        comparison that raised is not a non-match.
+    """
+    failed: tuple[Any, str] | None = None
+    for ident, other in others:
+        try:
+            if matcher.fit(structure, other):
+                return ident, None
+        except Exception as err:  # pymatgen raises many types on degenerate cells
+            if failed is None:
+                failed = (ident, _short(err))
+    return failed if failed is not None else (None, None)
 
 
-def _batch_group(members: list[tuple[int, Structure]], _: None) -> list[tuple[int, int]]:
-    """Return ``(index, kept_index)`` for each member that matches an earlier kept member."""
+#: What a dedup group task returns for each member it drops: ``(index, id, None)`` when the
+#: member matches ``id``; ``(index, id, error)`` when the matcher raised comparing it with ``id``
+#: and found no match elsewhere.
+DedupOutcome = tuple[int, Any, str | None]
+
+
+def _batch_group(members: list[tuple[int, Structure]], _: None) -> list[DedupOutcome]:
+    """Return the outcomes of the members that match an earlier kept member or the matcher fails on.
+
+    Neither kind is kept; the ids are batch indices.
+    """
     matcher = dedup_matcher()
     kept: list[tuple[int, Structure]] = []
-    out: list[tuple[int, int]] = []
+    out: list[DedupOutcome] = []
     for index, structure in members:
-        match = next((k for k, other in kept if _fits(matcher, structure, other)), None)
-        if match is None:
+        ident, error = _first_match(matcher, structure, kept)
+        if ident is None:
             kept.append((index, structure))
         else:
-            out.append((index, match))
+            out.append((index, ident, error))
     return out
 
 
 def _corpus_group(
     members: list[tuple[int, Structure]], candidates: list[tuple[str, Structure]]
-) -> list[tuple[int, str]]:
-    """Return ``(index, material_id)`` for each member that matches a corpus structure."""
+) -> list[DedupOutcome]:
+    """Return the outcomes of the members that match a corpus structure or the matcher fails on.
+
+    The ids are corpus ``material_id``.
+    """
     matcher = dedup_matcher()
-    out: list[tuple[int, str]] = []
+    out: list[DedupOutcome] = []
     for index, structure in members:
-        match = next((mid for mid, other in candidates if _fits(matcher, structure, other)), None)
-        if match is not None:
-            out.append((index, match))
+        ident, error = _first_match(matcher, structure, candidates)
+        if ident is not None:
+            out.append((index, ident, error))
     return out
 
 
@@ -334,7 +384,7 @@ def _per_structure(
     # Share the wall time of the phase among the stages in proportion to the time spent in each,
     # so that per-stage seconds add up to wall time whether or not a pool ran them.
     busy = sum(seconds.values())
-    for key in (*STAGES[:4], "fingerprint"):
+    for key in _PER_STRUCTURE:
         _add(timings, key, wall * seconds.get(key, 0.0) / busy if busy else 0.0)
     return verdicts
 
@@ -349,7 +399,9 @@ def _group_by_key(
     return groups
 
 
-def _drop(verdict: ScreenVerdict, stage: str, reason: str, duplicate_of: str) -> ScreenVerdict:
+def _drop(
+    verdict: ScreenVerdict, stage: str, reason: str, duplicate_of: str | None
+) -> ScreenVerdict:
     return dataclasses.replace(
         verdict, passed=False, stage=stage, reason=reason, duplicate_of=duplicate_of
     )
@@ -381,7 +433,8 @@ def screen_structures(
     processes
         Worker processes ("spawn" context); 1 runs everything in this process.
     timings
-        When given, the seconds spent in each stage are added to it under the stage names, plus
+        When given, the seconds spent in each stage are added to it under the stage names (the
+        ``duplicate_check`` drops are charged to the dedup stage that made them), plus
         ``fingerprint``, ``corpus_lookup`` (the lookup call alone, also counted in
         ``duplicate_of_corpus``), ``pool_start`` (starting the workers, when ``processes > 1``)
         and ``total``. All are wall-clock seconds; the per-structure
@@ -397,6 +450,8 @@ def screen_structures(
     if processes < 1:
         raise ValueError("processes must be at least 1")
     t_start = time.perf_counter()
+    for stage in STAGES:  # every stage has an entry, 0 when it took no time of its own
+        _add(timings, stage, 0.0)
     pool: ProcessPoolExecutor | None = None
     if processes > 1 and len(structures) > 0:
         pool = ProcessPoolExecutor(
@@ -417,9 +472,18 @@ def screen_structures(
                 pool,
                 processes,
             )
-            for index, kept in sorted(pairs):
+            for index, kept, error in sorted(pairs, key=lambda p: p[0]):
                 kept_id = ids[kept] if ids is not None else f"batch:{kept}"
                 formula = structures[index].composition.reduced_formula
+                if error is not None:
+                    verdicts[index] = _drop(
+                        verdicts[index],
+                        "duplicate_check",
+                        f"duplicate check failed: the matcher raised comparing {formula} with "
+                        f"batch member {kept_id} ({error})",
+                        None,
+                    )
+                    continue
                 verdicts[index] = _drop(
                     verdicts[index],
                     "duplicate_in_batch",
@@ -437,8 +501,17 @@ def screen_structures(
             pairs = _run_groups(
                 _corpus_group, work, [len(m) * len(c) for m, c in work], pool, processes
             )
-            for index, material_id in sorted(pairs):
+            for index, material_id, error in sorted(pairs, key=lambda p: p[0]):
                 formula = structures[index].composition.reduced_formula
+                if error is not None:
+                    verdicts[index] = _drop(
+                        verdicts[index],
+                        "duplicate_check",
+                        f"duplicate check failed: the matcher raised comparing {formula} with "
+                        f"known structure {material_id} ({error})",
+                        None,
+                    )
+                    continue
                 verdicts[index] = _drop(
                     verdicts[index],
                     "duplicate_of_corpus",
@@ -459,7 +532,9 @@ def screen_summary(verdicts: Iterable[ScreenVerdict]) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"total": n, "passed": n_passed, "dropped": {stage: count for stage in STAGES}}``.
+        ``{"total": n, "passed": n_passed, "dropped": {stage: count for stage in STAGES}}``;
+        ``dropped["symmetry"]`` counts the candidates spglib could not analyse and
+        ``dropped["duplicate_check"]`` those the StructureMatcher failed on.
     """
     dropped = dict.fromkeys(STAGES, 0)
     total = passed = 0

@@ -8,6 +8,7 @@ collection's indexes created on first use.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from crystaloop.settings import CrystaloopSettings
@@ -54,15 +55,57 @@ def _make_store(settings: CrystaloopSettings, collection: str, key: str) -> Stor
     )
 
 
+#: Packages whose ValueErrors describe a database that cannot be opened (see :func:`_cannot_open`).
+_CLIENT_PACKAGES = ("pymongo", "litemongo")
+
+
+def _raised_in(err: BaseException) -> str:
+    """Return the module name of the innermost frame of ``err``'s traceback ("" when none)."""
+    tb = err.__traceback__
+    if tb is None:
+        return ""
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return str(tb.tb_frame.f_globals.get("__name__", ""))
+
+
+def _cannot_open(err: BaseException) -> bool:
+    """Return True when ``err`` means "this database cannot be reached or opened".
+
+    - MongoDB: pymongo's ``PyMongoError`` family (``ServerSelectionTimeoutError``,
+      ``ConfigurationError`` for a bad URI, ``OperationFailure`` for refused credentials, ...);
+    - embedded (litemongo on SQLite files): ``sqlite3.Error`` (``database is locked``, ``file is
+      not a database``, ``unable to open database file``), ``OSError`` (a folder that cannot be
+      created, a file where the folder should be, the ``flock`` of the write lock) and
+      litemongo's own errors, which are pymongo's classes;
+    - a ``ValueError`` raised inside pymongo or litemongo themselves: pymongo's URI parser
+      (``Port must be an integer between 0 and 65535``) and litemongo's ``Path exists but is not
+      a directory`` for a database folder that is a file.
+
+    Anything else (a TypeError, AttributeError, KeyError or ValueError from crystaloop's own
+    code, ...) is a bug, not an unreachable database.
+    """
+    from pymongo.errors import PyMongoError
+
+    if isinstance(err, (PyMongoError, OSError, sqlite3.Error)):
+        return True
+    return isinstance(err, ValueError) and _raised_in(err).startswith(_CLIENT_PACKAGES)
+
+
 def open_store(settings: CrystaloopSettings, collection: str) -> Store:
     """Return the connected store of one collection (``corpus``, ``labels``, ...).
+
+    Only the errors that mean the database cannot be reached or opened become a
+    ``ConnectionError`` (see :func:`_cannot_open`); any other exception (a TypeError from a
+    bug, ...) propagates unchanged.
 
     Raises
     ------
     KeyError
         For a collection crystaloop does not know.
     ConnectionError
-        When the database cannot be reached.
+        When the database cannot be reached or opened; the message names the store (without
+        credentials) and the underlying error, which is chained as its cause.
     """
     if collection not in COLLECTIONS:
         raise KeyError(f"unknown collection {collection!r}; known: {', '.join(COLLECTIONS)}")
@@ -74,6 +117,8 @@ def open_store(settings: CrystaloopSettings, collection: str) -> Store:
         for field in indexed:
             store.ensure_index(field)
     except Exception as err:
+        if not _cannot_open(err):
+            raise
         where = store.name
         raise ConnectionError(f"cannot open store {where}: {type(err).__name__}: {err}") from err
     return store

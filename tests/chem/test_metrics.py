@@ -15,7 +15,9 @@ from crystaloop.chem.metrics import (
     de_novo_metrics,
     distribution_distances,
     novelty,
+    novelty_flags,
     structural_validity,
+    unique_flags,
     uniqueness,
 )
 
@@ -73,7 +75,13 @@ def test_best_sample_gives_the_rmse():
 
 def test_wrong_composition_never_matches():
     result = csp_match([[wrong_composition()] * 3], [perovskite()], k=3)
-    assert result == {"match_rate": 0.0, "rmse": None, "n": 1}
+    assert result == {
+        "match_rate": 0.0,
+        "rmse": None,
+        "n": 1,
+        "matcher_errors": 0,
+        "unresolved": 0,
+    }
 
 
 def test_match_beyond_k_does_not_count():
@@ -140,3 +148,104 @@ def test_de_novo_metrics_bundle():
     assert result["uniqueness"] == pytest.approx(2 / 3)
     assert result["novelty"] == pytest.approx(2 / 3)  # perovskite(4.5) matches after scaling
     assert not math.isnan(result["wdist_density"])
+
+
+# --------------------------------------------------------------------------- errors tell the truth
+
+
+def _rms_fails_for(monkeypatch, bad_a: float) -> None:
+    """Make ``get_rms_dist`` raise when the sample has lattice parameter ``bad_a``."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    real = StructureMatcher.get_rms_dist
+
+    def get_rms_dist(self, a, b, *args, **kwargs):
+        if abs(a.lattice.a - bad_a) < 1e-6:
+            raise ValueError("matcher broke")
+        return real(self, a, b, *args, **kwargs)
+
+    monkeypatch.setattr(StructureMatcher, "get_rms_dist", get_rms_dist)
+
+
+def _fit_fails(monkeypatch) -> None:
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    def fit(self, a, b, *args, **kwargs):
+        raise ValueError("matcher broke")
+
+    monkeypatch.setattr(StructureMatcher, "fit", fit)
+
+
+def test_csp_matcher_error_is_reported_not_a_silent_non_match(monkeypatch):
+    _rms_fails_for(monkeypatch, 3.95)
+    result = csp_match([[perovskite(3.95)]], [perovskite()], k=1)
+    assert result["match_rate"] == 0.0  # counted as unmatched: a lower bound ...
+    assert result["matcher_errors"] == 1 and result["unresolved"] == 1  # ... and said so
+
+
+def test_csp_match_elsewhere_resolves_a_reference(monkeypatch):
+    _rms_fails_for(monkeypatch, 3.95)
+    result = csp_match([[perovskite(3.95), perovskite()]], [perovskite()], k=2)
+    assert result["match_rate"] == 1.0
+    assert result["matcher_errors"] == 1 and result["unresolved"] == 0
+
+
+def test_csp_matcher_errors_count_only_within_k(monkeypatch):
+    _rms_fails_for(monkeypatch, 3.95)
+    samples = [wrong_composition(), perovskite(3.95)] + [wrong_composition()] * 18
+    metrics = csp_metrics([samples], [perovskite()])
+    assert (metrics["k1"]["matcher_errors"], metrics["k1"]["unresolved"]) == (0, 0)
+    assert (metrics["k20"]["matcher_errors"], metrics["k20"]["unresolved"]) == (1, 1)
+    assert metrics["k20"]["match_rate"] == 0.0
+
+
+def test_uniqueness_matcher_error_is_undecided_not_unique(monkeypatch):
+    _fit_fails(monkeypatch)
+    batch = [rocksalt(), rotated_supercell(rocksalt()), perovskite()]
+    assert unique_flags(batch) == [True, None, True]  # the first of each key meets no matcher
+    assert uniqueness(batch) == pytest.approx(2 / 3)
+
+
+def test_novelty_matcher_error_is_undecided_not_novel(monkeypatch):
+    _fit_fails(monkeypatch)
+    assert novelty_flags([perovskite(), rocksalt()], [perovskite(3.95)]) == [None, True]
+    assert novelty([perovskite(), rocksalt()], [perovskite(3.95)]) == 0.5
+
+
+def test_de_novo_metrics_report_matcher_errors(monkeypatch):
+    _fit_fails(monkeypatch)
+    generated = [rocksalt(), rocksalt(), perovskite(4.5)]
+    result = de_novo_metrics(generated, [perovskite()])
+    assert result["uniqueness"] == pytest.approx(2 / 3)
+    assert result["uniqueness_unresolved"] == 1
+    assert result["novelty"] == pytest.approx(2 / 3)
+    assert result["novelty_unresolved"] == 1
+    assert result["matcher_errors"] == 2
+
+
+def test_de_novo_metrics_without_matcher_errors_say_zero():
+    result = de_novo_metrics([rocksalt(), perovskite()], [perovskite(3.95)])
+    assert result["matcher_errors"] == 0
+    assert result["uniqueness_unresolved"] == result["novelty_unresolved"] == 0
+
+
+def test_structures_spglib_cannot_analyse_are_compared_by_formula(monkeypatch):
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+    from spglib import SpglibError
+
+    from crystaloop.chem.metrics import dedup_key
+    from crystaloop.chem.symmetry import SymmetryError
+
+    real = SpacegroupAnalyzer.get_symmetry_dataset
+
+    def dataset(self):
+        if len(self._structure) == 4:  # the rotated supercell of rocksalt
+            raise SpglibError("spglib gave up")
+        return real(self)
+
+    monkeypatch.setattr(SpacegroupAnalyzer, "get_symmetry_dataset", dataset)
+    copy = rotated_supercell(rocksalt())
+    with pytest.raises(SymmetryError):
+        dedup_key(copy)
+    assert unique_flags([rocksalt(), copy]) == [True, False]  # still found as a duplicate
+    assert novelty_flags([copy], [rocksalt()]) == [False]

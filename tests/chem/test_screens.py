@@ -215,9 +215,11 @@ def test_summary_and_serialisation():
         "validity": 1,
         "species": 0,
         "smact": 1,
+        "symmetry": 0,
         "spacegroup": 0,
         "duplicate_in_batch": 1,
         "duplicate_of_corpus": 0,
+        "duplicate_check": 0,
     }
     assert json.loads(json.dumps(verdicts[3].as_dict()))["duplicate_of"] == "batch:0"
 
@@ -225,3 +227,94 @@ def test_summary_and_serialisation():
 def test_ids_must_match_structures():
     with pytest.raises(ValueError):
         screen_structures([nacl()], ids=["a", "b"])
+
+
+# --------------------------------------------------------------------------- errors tell the truth
+
+
+def _spglib_fails_for(monkeypatch, formula: str, symprec: float | None = None) -> None:
+    """Make spglib raise for structures of ``formula`` (at ``symprec`` only, when given)."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+    from spglib import SpglibError
+
+    real = SpacegroupAnalyzer.get_symmetry_dataset
+
+    def dataset(self):
+        same_tolerance = symprec is None or self._symprec == symprec
+        if self._structure.composition.reduced_formula == formula and same_tolerance:
+            raise SpglibError("spglib gave up")
+        return real(self)
+
+    monkeypatch.setattr(SpacegroupAnalyzer, "get_symmetry_dataset", dataset)
+
+
+def _matcher_fails_against(monkeypatch, bad_a: float) -> None:
+    """Make StructureMatcher.fit raise when either structure has lattice parameter ``bad_a``."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    real = StructureMatcher.fit
+
+    def fit(self, a, b, *args, **kwargs):
+        if any(abs(s.lattice.a - bad_a) < 1e-6 for s in (a, b)):
+            raise ValueError("matcher broke")
+        return real(self, a, b, *args, **kwargs)
+
+    monkeypatch.setattr(StructureMatcher, "fit", fit)
+
+
+@pytest.mark.parametrize("allow_p1", [False, True])
+def test_spglib_failure_is_its_own_stage_not_p1(monkeypatch, allow_p1):
+    _spglib_fails_for(monkeypatch, "SrTiO3")
+    verdicts = screen_structures([perovskite(), nacl()], ScreenConfig(allow_p1=allow_p1))
+    bad, good = verdicts
+    assert not bad.passed and bad.stage == "symmetry"
+    assert bad.reason.startswith("spglib failed: SpglibError: spglib gave up")
+    assert "P1" not in bad.reason and bad.spacegroup is None and bad.fingerprint is None
+    assert good.passed
+    assert screen_summary(verdicts)["dropped"]["symmetry"] == 1
+    assert screen_summary(verdicts)["dropped"]["spacegroup"] == 0
+
+
+def test_spglib_failure_at_the_corpus_tolerance_is_reported(monkeypatch):
+    _spglib_fails_for(monkeypatch, "SrTiO3", symprec=0.1)
+    verdict = only(perovskite(), config=ScreenConfig(symprec=0.01))
+    assert verdict.stage == "symmetry" and "symprec=0.1" in verdict.reason
+    assert verdict.fingerprint is None
+
+
+def test_matcher_error_in_the_batch_check_is_not_a_pass(monkeypatch):
+    _matcher_fails_against(monkeypatch, 3.9)
+    verdicts = screen_structures([perovskite(3.9), perovskite(3.92)], ids=["a", "b"])
+    assert verdicts[0].passed  # the first of its key is compared with nothing
+    second = verdicts[1]
+    assert not second.passed and second.stage == "duplicate_check"
+    assert second.reason.startswith("duplicate check failed")
+    assert "batch member a" in second.reason and "ValueError: matcher broke" in second.reason
+    assert second.duplicate_of is None
+    assert screen_summary(verdicts)["dropped"]["duplicate_check"] == 1
+
+
+def test_matcher_error_in_the_corpus_check_is_not_novel(monkeypatch):
+    _matcher_fails_against(monkeypatch, 3.95)
+
+    def lookup(keys):
+        return {k: [("corpus:bad", perovskite(3.95))] for k in keys if k == ("SrTiO3", 5)}
+
+    verdicts = screen_structures([perovskite(), nacl()], corpus_lookup=lookup)
+    assert verdicts[0].stage == "duplicate_check" and not verdicts[0].passed
+    assert "known structure corpus:bad" in verdicts[0].reason
+    assert "ValueError: matcher broke" in verdicts[0].reason
+    assert verdicts[1].passed  # nothing to compare it with
+    summary = screen_summary(verdicts)
+    assert summary["dropped"]["duplicate_check"] == 1 and summary["passed"] == 1
+
+
+def test_a_match_elsewhere_still_wins_over_a_matcher_error(monkeypatch):
+    _matcher_fails_against(monkeypatch, 3.95)
+
+    def lookup(keys):
+        corpus = [("corpus:bad", perovskite(3.95)), ("corpus:7", perovskite(3.92))]
+        return {k: corpus for k in keys if k == ("SrTiO3", 5)}
+
+    (verdict,) = screen_structures([perovskite()], corpus_lookup=lookup)
+    assert verdict.stage == "duplicate_of_corpus" and verdict.duplicate_of == "corpus:7"

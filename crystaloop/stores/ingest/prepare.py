@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crystaloop.chem.dedup import fingerprint
-from crystaloop.chem.symmetry import DEFAULT_SYMPREC, symmetry_info
+from crystaloop.chem.symmetry import DEFAULT_SYMPREC, SymmetryError, symmetry_info
 from crystaloop.chem.validity import structure_problem
 from crystaloop.schemas.corpus import CorpusEntry, Property, Provenance
 from crystaloop.stores.ingest.readers import RawRecord
@@ -82,7 +82,8 @@ def parse_and_validate(record: RawRecord, max_sites: int) -> tuple[Any, str | No
 def prepare_record(record: RawRecord, options: PrepareOptions) -> Prepared:
     """Parse, validate and describe one record.
 
-    Never raises for a bad record: the reason comes back in :attr:`Prepared.reason`.
+    Never raises for a bad record: the reason comes back in :attr:`Prepared.reason`. A structure
+    spglib cannot analyse is rejected (``spglib failed: ...``), never stored as P1.
     """
     source_id = record.source_id if record.source_id is not None else str(record.index)
     out = Prepared(index=record.index, source_id=source_id)
@@ -91,6 +92,10 @@ def prepare_record(record: RawRecord, options: PrepareOptions) -> Prepared:
         return out
     try:
         sym = symmetry_info(structure, symprec=options.symprec)
+    except SymmetryError as err:
+        out.reason = f"spglib failed: {err}"
+        return out
+    try:
         composition = structure.composition
         formula = composition.reduced_formula
         elements = sorted({el.symbol for el in composition.elements})
