@@ -14,12 +14,10 @@ from crystaloop.cli.generator_io import (
     check_device,
     load_generator_or_fail,
     make_screener,
-    read_crystals,
     resolve_generator,
-    too_large,
     write_jsonl,
 )
-from crystaloop.cli.surrogate_data import fail_on
+from crystaloop.cli.surrogate_data import data_errors, record_limits
 
 MAX_SAMPLES = 10_000_000
 
@@ -28,8 +26,8 @@ def sampler_options(steps: int | None, guidance: float, step_lr: float | None) -
     """Return the sampler options of the command-line flags."""
     from crystaloop.ml.generative.samplers import SamplerOptions
 
-    lr = step_lr if step_lr is not None else 1e-5
-    return SamplerOptions(steps=steps, guidance=guidance, step_lr=lr)
+    corrector = {} if step_lr is None else {"step_lr": step_lr}  # None: the sampler's default
+    return SamplerOptions(steps=steps, guidance=guidance, **corrector)
 
 
 def parse_composition(formula: str, max_atoms: int) -> list[int]:
@@ -145,10 +143,7 @@ def generate(
     source_id is the composition, or null ab initio), plus "screen" with --screen: whether the
     candidate passed and, if not, the stage and the reason.
     """
-    import torch
-
-    from crystaloop.ml.generative.num_atoms import num_atoms_sampler
-    from crystaloop.ml.generative.samplers import sample_crystals
+    from crystaloop.ml.generative.sampling import SeededSampler
 
     if spacegroup is not None and not 1 <= spacegroup <= 230:
         raise click.BadParameter(
@@ -170,58 +165,55 @@ def generate(
         click.echo(
             f"warning: {composition} has elements {model_name} never saw in training", err=True
         )
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    options = sampler_options(steps, guidance, step_lr)
-    sizes = (
-        num_atoms_sampler(num_atoms_strategy, cfg.num_atoms_counts, cfg.max_atoms)
-        if numbers is None
-        else None
-    )
+    device = check_device(device or settings.device)
+    try:
+        sampler = SeededSampler(
+            model,
+            n,
+            seed,
+            composition=numbers,
+            num_atoms=num_atoms_strategy,
+            options=sampler_options(steps, guidance, step_lr),
+            spacegroup=spacegroup,
+            eform=target_eform,
+            batch_size=batch_size,
+            device=device,
+        )
+    except ValueError as err:
+        raise click.ClickException(str(err)) from err
     screener = (
         make_screener(settings, corpus=use_corpus, processes=processes, allow_p1=allow_p1)
         if do_screen
         else None
     )
     summary: dict[str, Any] = {"total": 0, "passed": 0, "dropped": {}}
-    device = check_device(device or settings.device)
     start = time.perf_counter()
     sampling = 0.0
 
-    def batches():  # rows are streamed to the output file one batch at a time
+    def batches():  # rows are streamed to the output file one chunk at a time
         nonlocal sampling
-        for first in range(0, n, batch_size):
-            count = min(batch_size, n - first)
+        chunks, first = iter(sampler), 0
+        while True:
             t0 = time.perf_counter()
-            if numbers is not None:
-                counts, chunk_numbers = [len(numbers)] * count, [numbers] * count
-            else:
-                counts, chunk_numbers = sizes.sample(count, generator).tolist(), None
             try:
-                crystals = sample_crystals(
-                    model,
-                    counts,
-                    chunk_numbers,
-                    options=options,
-                    spacegroup=spacegroup,
-                    eform=target_eform,
-                    batch_size=batch_size,
-                    device=device,
-                )
+                crystals = next(chunks, None)
             except ValueError as err:
                 raise click.ClickException(str(err)) from err
+            if crystals is None:
+                return
             sampling += time.perf_counter() - t0
+            count = len(crystals)
             chunk_rows, structures = _rows(
                 crystals, [composition] * count, list(range(first, first + count)), model_name
             )
+            first += count
             if do_screen:
                 part = _attach_screens(chunk_rows, structures, screener)
                 summary["total"] += part["total"]
                 summary["passed"] += part["passed"]
                 for stage, c in part["dropped"].items():
                     summary["dropped"][stage] = summary["dropped"].get(stage, 0) + c
-                if hasattr(sizes, "report"):
-                    sizes.report(part["passed"] / max(part["total"], 1))
+                sampler.report(part["passed"] / max(part["total"], 1))
             yield from chunk_rows
 
     written = write_jsonl(out_path, batches())
@@ -296,12 +288,15 @@ def csp(
     import torch
 
     from crystaloop.ml.generative.samplers import sample_crystals
+    from crystaloop.stores.ingest.labelled import check_records
+    from crystaloop.stores.ingest.training_sets import read_crystals, too_large
 
     settings = load_settings_or_fail()
     directory = resolve_generator(model_name, "csp")
     model = load_generator_or_fail(directory, "cpu")
-    crystals, references, errors = read_crystals(path, settings)
-    fail_on(errors + too_large(crystals, model.config.max_atoms), str(path))
+    with data_errors():
+        crystals, references, errors = read_crystals(path, **record_limits(settings))
+        check_records(errors + too_large(crystals, model.config.max_atoms), str(path))
     device = check_device(device or settings.device)
     torch.manual_seed(seed)
     options = sampler_options(steps, 1.0, step_lr)

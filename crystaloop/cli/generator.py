@@ -8,16 +8,16 @@ from pathlib import Path
 import click
 
 from crystaloop.cli.common import echo_json, load_settings_or_fail
-from crystaloop.cli.generator_io import (
-    check_device,
-    load_generator_or_fail,
-    read_crystals,
-    resolve_generator,
-    split_crystals,
-    too_large,
-)
+from crystaloop.cli.generator_io import check_device, load_generator_or_fail, resolve_generator
 from crystaloop.cli.surrogate import train
-from crystaloop.cli.surrogate_data import SplitPlan, fail_on
+from crystaloop.cli.surrogate_data import data_errors, fail_on, record_limits
+from crystaloop.ml.generative.config import (  # plain dataclasses: no torch at import
+    DEFAULT_LAMBDA_TYPE,
+    KINDS,
+    MODES,
+    GeneratorConfig,
+    GeneratorTrainOptions,
+)
 
 
 @train.command("generator")
@@ -29,30 +29,58 @@ from crystaloop.cli.surrogate_data import SplitPlan, fail_on
     help="Structures, in any format 'corpus ingest' reads.",
 )
 @click.option(
-    "--kind", type=click.Choice(["diffusion", "flow"]), default="diffusion", show_default=True
+    "--kind", type=click.Choice(list(KINDS)), default=GeneratorConfig.kind, show_default=True
 )
 @click.option(
     "--mode",
-    type=click.Choice(["csp", "abinitio"]),
+    type=click.Choice(list(MODES)),
     help="csp (default): generate L, F for given atoms; abinitio: draw N and generate the types "
     "too. With --from: which model of a bundle to fine-tune.",
 )
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--epochs", default=200, show_default=True, type=click.IntRange(1))
-@click.option("--minutes", type=float, help="Stop after this much training time (best kept).")
-@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True))
-@click.option("--hidden", default=128, show_default=True, type=click.IntRange(1), help="Width.")
 @click.option(
-    "--layers", default=4, show_default=True, type=click.IntRange(1), help="Message-passing layers."
+    "--epochs", default=GeneratorTrainOptions.epochs, show_default=True, type=click.IntRange(1)
+)
+@click.option("--minutes", type=float, help="Stop after this much training time (best kept).")
+@click.option(
+    "--batch-size",
+    default=GeneratorTrainOptions.batch_size,
+    show_default=True,
+    type=click.IntRange(1),
 )
 @click.option(
-    "--timesteps", default=1000, show_default=True, type=click.IntRange(1), help="Diffusion T."
+    "--lr",
+    default=GeneratorTrainOptions.lr,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+)
+@click.option(
+    "--hidden",
+    default=GeneratorConfig.hidden,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Width.",
+)
+@click.option(
+    "--layers",
+    default=GeneratorConfig.layers,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Message-passing layers.",
+)
+@click.option(
+    "--timesteps",
+    default=GeneratorConfig.timesteps,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Diffusion T.",
 )
 @click.option(
     "--lambda-type",
     type=float,
-    help="Type-loss weight (ab initio; default 20 for diffusion, 1 for flow).",
+    help="Type-loss weight (ab initio; default: the kind's, "
+    + ", ".join(f"{w:g} for {kind}" for kind, w in DEFAULT_LAMBDA_TYPE.items())
+    + ").",
 )
 @click.option("--cond-spacegroup", is_flag=True, help="Condition on the space group (CFG).")
 @click.option(
@@ -60,7 +88,12 @@ from crystaloop.cli.surrogate_data import SplitPlan, fail_on
     "eform_label",
     help="Condition on this label (formation energy, eV/atom) with classifier-free guidance.",
 )
-@click.option("--seed", default=0, show_default=True, help="Seeds the split and the training.")
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    help="Seeds the split, the initial weights and the training.",
+)
 @click.option("--val-fraction", default=0.1, show_default=True)
 @click.option("--test-fraction", default=0.1, show_default=True)
 @click.option("--from", "base_model", help="Fine-tune this generator (name or directory).")
@@ -106,24 +139,24 @@ def train_generator_command(
     """
     import torch
 
-    from crystaloop.ml.data.split import check_fractions
+    from crystaloop.ml.data.split import SplitPlan
     from crystaloop.ml.generative.checkpoint import save_generator
-    from crystaloop.ml.generative.config import GeneratorConfig
     from crystaloop.ml.generative.model import build_model
     from crystaloop.ml.generative.training import (
-        GeneratorTrainOptions,
-        data_statistics,
         merge_statistics,
         replay_mix,
         train_generator,
+        with_statistics,
     )
+    from crystaloop.stores.ingest.labelled import check_records
+    from crystaloop.stores.ingest.training_sets import read_crystals, too_large
 
     settings = load_settings_or_fail()
     try:
-        check_fractions(val_fraction, test_fraction)
+        plan = SplitPlan(val_fraction, test_fraction, seed)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
-    plan = SplitPlan(val_fraction, test_fraction, seed)
+    limits = record_limits(settings)
     base = None
     if base_model is not None:
         base = load_generator_or_fail(resolve_generator(base_model, mode), "cpu")
@@ -132,47 +165,45 @@ def train_generator_command(
             raise click.UsageError("the base model is conditioned on eform: give --cond-eform")
     elif replay_path is not None:
         raise click.UsageError("--replay goes with --from")
-    crystals, _, errors = read_crystals(
-        data_path, settings, spacegroups=cond_spacegroup, eform_label=eform_label
-    )
-    fail_on(errors, str(data_path))
-    splits = split_crystals(crystals, plan)
+    with data_errors():
+        crystals, _, errors = read_crystals(
+            data_path, spacegroups=cond_spacegroup, eform_label=eform_label, **limits
+        )
+        check_records(errors, str(data_path))
+    splits = plan.partition(crystals, lambda c: c.source_id)
     if not splits["train"]:
         raise click.ClickException(f"{data_path}: no records fell in the training split")
     device = check_device(device or settings.device)
     if base is None:
-        stats = data_statistics(splits["train"])
-        stats["max_atoms"] = max(c.num_atoms for c in crystals)  # validation may hold larger ones
         try:
             config = GeneratorConfig(
                 kind=kind,
-                mode=mode or "csp",
+                mode=mode or GeneratorConfig.mode,
                 hidden=hidden,
                 layers=layers,
                 timesteps=timesteps,
-                lambda_type=lambda_type
-                if lambda_type is not None
-                else (20.0 if kind == "diffusion" else 1.0),
+                lambda_type=lambda_type,  # None: the kind's default
                 cond_spacegroup=cond_spacegroup,
                 cond_eform=eform_label is not None,
-                **stats,
             )
         except ValueError as err:
             raise click.BadParameter(str(err)) from err
+        config = with_statistics(config, splits["train"], splits["val"] + splits["test"])
+        torch.manual_seed(seed)  # the initial weights, as the split and the training, are seeded
         model = build_model(config)
     else:
         model = base
         fail_on(too_large(crystals, model.config.max_atoms), str(data_path))
         merge_statistics(model.config, splits["train"])
     if replay_path is not None:
-        old, _, old_errors = read_crystals(
-            replay_path, settings, spacegroups=cond_spacegroup, eform_label=eform_label
-        )
-        fail_on(old_errors + too_large(old, model.config.max_atoms), str(replay_path))
-        old_splits = split_crystals(old, plan)
+        with data_errors():
+            old, _, old_errors = read_crystals(
+                replay_path, spacegroups=cond_spacegroup, eform_label=eform_label, **limits
+            )
+            check_records(old_errors + too_large(old, model.config.max_atoms), str(replay_path))
+        old_splits = plan.partition(old, lambda c: c.source_id)
         splits["train"] = replay_mix(splits["train"], old_splits["train"], replay_fraction, seed)
         splits["val"] = replay_mix(splits["val"], old_splits["val"], replay_fraction, seed)
-    torch.manual_seed(seed)
     options = GeneratorTrainOptions(
         epochs=epochs,
         batch_size=batch_size,

@@ -1,9 +1,11 @@
-"""Inputs and outputs of the generator commands: crystals from files, JSON lines out, screens."""
+"""Inputs and outputs of the generator commands: models, devices, JSON lines out, screens.
+
+Reading crystals from files is the library's (:mod:`crystaloop.stores.ingest.training_sets`).
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -11,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from crystaloop.cli.surrogate_data import SplitPlan, iter_records
 
 
 def resolve_generator(name_or_dir: str, mode: str | None) -> Path:
@@ -41,19 +41,6 @@ def check_device(device: str) -> str:
     return device
 
 
-def too_large(crystals: list[Any], max_atoms: int) -> list[dict[str, Any]]:
-    """Return record errors for crystals with more atoms than ``max_atoms``."""
-    return [
-        {
-            "source_id": c.source_id,
-            "reason": f"{c.num_atoms} atoms in its primitive cell, more than the model's "
-            f"maximum {max_atoms}",
-        }
-        for c in crystals
-        if c.num_atoms > max_atoms
-    ]
-
-
 def load_generator_or_fail(directory: Path, device: str) -> Any:
     """Load a generator, or exit with the reason it cannot be loaded."""
     from crystaloop.ml.checkpoint import CheckpointError
@@ -63,59 +50,6 @@ def load_generator_or_fail(directory: Path, device: str) -> Any:
         return load_generator(directory, device=device)
     except (CheckpointError, ValueError) as err:
         raise click.ClickException(str(err)) from err
-
-
-def read_crystals(
-    path: Path,
-    settings: Any,
-    *,
-    spacegroups: bool = False,
-    eform_label: str | None = None,
-) -> tuple[list[Any], list[Any], list[dict[str, Any]]]:
-    """Read every record of ``path`` as generator data.
-
-    Returns
-    -------
-    tuple
-        ``(crystals, structures, errors)``: :class:`CrystalArrays` and the parsed structures of
-        the valid records (same order), and ``{"source_id", "reason"}`` of the invalid ones.
-    """
-    from crystaloop.chem.symmetry import symmetry_info
-    from crystaloop.ml.generative.crystal import NUM_TYPES, crystal_arrays
-
-    crystals, structures, errors = [], [], []
-    for sid, structure, labels, reason in iter_records(path, settings):
-        if structure is None:
-            errors.append({"source_id": sid, "reason": reason})
-            continue
-        eform = math.nan
-        if eform_label is not None:
-            value = labels.get(eform_label)
-            value = getattr(value, "value", value)
-            try:
-                eform = float(value) if value is not None else math.nan
-            except (TypeError, ValueError):
-                errors.append({"source_id": sid, "reason": f"{eform_label} is not a number"})
-                continue
-        beyond = sorted({s.symbol for s in structure.species if s.Z > NUM_TYPES})
-        if beyond:
-            reason = (
-                f"element(s) {', '.join(beyond)} beyond Z = {NUM_TYPES}, which no generator takes"
-            )
-            errors.append({"source_id": sid, "reason": reason})
-            continue
-        spacegroup = symmetry_info(structure).number if spacegroups else 0
-        crystals.append(crystal_arrays(structure, spacegroup, eform, source_id=sid))
-        structures.append(structure)
-    return crystals, structures, errors
-
-
-def split_crystals(crystals: list[Any], plan: SplitPlan) -> dict[str, list[Any]]:
-    """Return the crystals by split (``train``, ``val``, ``test``) of the seeded hash plan."""
-    out: dict[str, list[Any]] = {"train": [], "val": [], "test": []}
-    for crystal in crystals:
-        out[plan.of(crystal.source_id)].append(crystal)
-    return out
 
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:

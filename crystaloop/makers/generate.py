@@ -113,32 +113,27 @@ def sample_batch(
     batch_size: int = 512,
     device: str = "cpu",
 ) -> list[Any]:
-    """Sample ``n`` crystals of ``model``, seeded: of ``composition`` (CSP) or ab initio.
+    """Sample ``n`` crystals of ``model``, seeded: of a formula ``composition`` (CSP) or ab initio.
 
-    Ab initio atom counts are drawn with the ``num_atoms`` strategy. Returns the
-    :class:`~crystaloop.ml.generative.crystal.CrystalArrays`; the same seed gives the same batch.
+    The formula is parsed with :func:`~crystaloop.chem.composition.atomic_numbers`; the rest is
+    :func:`~crystaloop.ml.generative.sampling.sample_seeded`, the sampler of ``crystaloop
+    generate`` too, so the same arguments give the same crystals there. Returns the
+    :class:`~crystaloop.ml.generative.crystal.CrystalArrays`.
     """
-    import torch
-
     from crystaloop.chem.composition import atomic_numbers
     from crystaloop.ml.generative.crystal import NUM_TYPES
-    from crystaloop.ml.generative.num_atoms import num_atoms_sampler
-    from crystaloop.ml.generative.samplers import SamplerOptions, sample_crystals
+    from crystaloop.ml.generative.sampling import sample_seeded
 
-    cfg = model.config
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    if composition:
-        numbers = atomic_numbers(composition, cfg.max_atoms, NUM_TYPES)
-        counts, per_crystal = [len(numbers)] * n, [numbers] * n
-    else:
-        sizes = num_atoms_sampler(num_atoms, cfg.num_atoms_counts, cfg.max_atoms)
-        counts, per_crystal = sizes.sample(n, generator).tolist(), None
-    return sample_crystals(
+    numbers = (
+        atomic_numbers(composition, model.config.max_atoms, NUM_TYPES) if composition else None
+    )
+    return sample_seeded(
         model,
-        counts,
-        per_crystal,
-        options=options or SamplerOptions(),
+        n,
+        seed,
+        composition=numbers,
+        num_atoms=num_atoms,
+        options=options,
         spacegroup=spacegroup,
         eform=eform,
         batch_size=batch_size,

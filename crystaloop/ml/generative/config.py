@@ -1,4 +1,8 @@
-"""Configuration of a crystal generator (diffusion or flow matching; CSP or ab initio)."""
+"""Configuration of a crystal generator and of its training.
+
+Generators are diffusion or flow matching, CSP or ab initio. Plain dataclasses without torch,
+so the command line reads its defaults here.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ KINDS = ("diffusion", "flow")
 MODES = ("csp", "abinitio")
 #: Largest space-group number; 0 is "no space-group condition".
 NUM_SPACEGROUPS = 230
+#: Type-loss weight of each kind when none is given (DiffCSP's 20 for diffusion; 1 for flow).
+DEFAULT_LAMBDA_TYPE = {"diffusion": 20.0, "flow": 1.0}
 
 
 @dataclass
@@ -28,7 +34,8 @@ class GeneratorConfig:
     timesteps, sigma_begin, sigma_end
         Diffusion steps ``T`` and the exponential σ schedule of the coordinates.
     lambda_lattice, lambda_coord, lambda_type
-        Loss weights; ``lambda_type`` is ignored in CSP mode.
+        Loss weights; ``lambda_type`` is ignored in CSP mode and defaults to the kind's
+        (:data:`DEFAULT_LAMBDA_TYPE`: 20 for diffusion, 1 for flow).
     max_atoms
         Largest number of atoms per crystal the model accepts (from its training data unless set).
     lattice_scale
@@ -48,7 +55,7 @@ class GeneratorConfig:
 
     kind: str = "diffusion"
     mode: str = "csp"
-    hidden: int = 256
+    hidden: int = 128
     layers: int = 4
     n_freq: int = 10
     time_dim: int = 64
@@ -57,7 +64,7 @@ class GeneratorConfig:
     sigma_end: float = 0.5
     lambda_lattice: float = 1.0
     lambda_coord: float = 1.0
-    lambda_type: float = 20.0
+    lambda_type: float | None = None  # None: the kind's default, set on construction
     max_atoms: int = 20
     lattice_scale: float = 2.5
     num_atoms_counts: list[int] = field(default_factory=list)
@@ -73,6 +80,8 @@ class GeneratorConfig:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.lambda_type is None:
+            self.lambda_type = DEFAULT_LAMBDA_TYPE[self.kind]
         for name in ("hidden", "layers", "n_freq", "time_dim", "timesteps", "max_atoms"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -105,3 +114,28 @@ class GeneratorConfig:
         if unknown:
             raise ValueError(f"unknown generator configuration keys: {', '.join(unknown)}")
         return cls(**data)
+
+
+@dataclass
+class GeneratorTrainOptions:
+    """Options of :func:`~crystaloop.ml.generative.training.train_generator`.
+
+    Attributes
+    ----------
+    epochs, batch_size, lr, weight_decay, grad_clip, seed, device
+        The usual; the learning rate follows a cosine decay to ``lr / 10``.
+    time_limit
+        Stop after this many seconds (the best state so far is kept).
+    eval_every
+        Epochs between validation passes.
+    """
+
+    epochs: int = 200
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    time_limit: float | None = None
+    eval_every: int = 1

@@ -4,6 +4,9 @@ Both take the atom counts (and, for CSP, the atomic numbers) of the crystals to 
 from each field's prior and integrate to the data; fewer steps than the diffusion's ``T`` give a
 strided ancestral sampler. A condition (space group, formation energy) with ``guidance != 1``
 applies classifier-free guidance: ``v = v_∅ + w (v_c - v_∅)``.
+
+To draw ``n`` seeded crystals (atom counts included) as campaigns and the command line do, use
+:mod:`crystaloop.ml.generative.sampling`.
 """
 
 from __future__ import annotations
@@ -229,6 +232,40 @@ def sample_batch(
     return sampler(model, num_atoms, numbers, options, spacegroup, eform)  # type: ignore[arg-type]
 
 
+def check_request(
+    model: GenerativeModel,
+    num_atoms: Sequence[int],
+    numbers: Sequence[Sequence[int]] | None = None,
+    *,
+    spacegroup: int | None = None,
+    eform: float | None = None,
+) -> None:
+    """Raise ``ValueError`` saying why ``model`` cannot generate these crystals, if it cannot.
+
+    The arguments are those of :func:`sample_crystals`: atoms per crystal, atomic numbers per
+    crystal (CSP), and the conditions.
+    """
+    cfg = model.config
+    if numbers is not None and (
+        len(numbers) != len(num_atoms)
+        or any(len(z) != k for z, k in zip(numbers, num_atoms, strict=True))
+    ):
+        raise ValueError("numbers must hold num_atoms[i] atomic numbers for every crystal i")
+    if numbers is not None and any(not 1 <= z <= NUM_TYPES for zs in numbers for z in zs):
+        raise ValueError(f"atomic numbers must be between 1 and {NUM_TYPES}")
+    too_big = [k for k in num_atoms if k > cfg.max_atoms or k < 1]
+    if too_big:
+        raise ValueError(
+            f"cannot generate a crystal of {too_big[0]} atoms: the model takes 1 to {cfg.max_atoms}"
+        )
+    if numbers is None and not cfg.predicts_types:
+        raise ValueError("a CSP model needs the atomic numbers of the crystals to generate")
+    if spacegroup is not None and not cfg.cond_spacegroup:
+        raise ValueError("this model was not trained with a space-group condition")
+    if eform is not None and not cfg.cond_eform:
+        raise ValueError("this model was not trained with a formation-energy condition")
+
+
 def sample_crystals(
     model: GenerativeModel,
     num_atoms: Sequence[int],
@@ -260,24 +297,7 @@ def sample_crystals(
         Where to run.
     """
     cfg = model.config
-    if numbers is not None and (
-        len(numbers) != len(num_atoms)
-        or any(len(z) != k for z, k in zip(numbers, num_atoms, strict=True))
-    ):
-        raise ValueError("numbers must hold num_atoms[i] atomic numbers for every crystal i")
-    if numbers is not None and any(not 1 <= z <= NUM_TYPES for zs in numbers for z in zs):
-        raise ValueError(f"atomic numbers must be between 1 and {NUM_TYPES}")
-    too_big = [k for k in num_atoms if k > cfg.max_atoms or k < 1]
-    if too_big:
-        raise ValueError(
-            f"cannot generate a crystal of {too_big[0]} atoms: the model takes 1 to {cfg.max_atoms}"
-        )
-    if numbers is None and not cfg.predicts_types:
-        raise ValueError("a CSP model needs the atomic numbers of the crystals to generate")
-    if spacegroup is not None and not cfg.cond_spacegroup:
-        raise ValueError("this model was not trained with a space-group condition")
-    if eform is not None and not cfg.cond_eform:
-        raise ValueError("this model was not trained with a formation-energy condition")
+    check_request(model, num_atoms, numbers, spacegroup=spacegroup, eform=eform)
     model = model.to(device).eval()
     out: list[CrystalArrays] = []
     for start in range(0, len(num_atoms), batch_size):

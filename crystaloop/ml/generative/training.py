@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from crystaloop.ml.generative.config import GeneratorConfig
+from crystaloop.ml.generative.config import GeneratorConfig, GeneratorTrainOptions
 from crystaloop.ml.generative.crystal import CrystalArrays, collate_crystals
 from crystaloop.ml.generative.model import GenerativeModel
 
@@ -40,6 +41,22 @@ def data_statistics(items: Sequence[CrystalArrays]) -> dict[str, Any]:
     }
 
 
+def with_statistics(
+    config: GeneratorConfig,
+    train: Sequence[CrystalArrays],
+    held_out: Sequence[CrystalArrays] = (),
+) -> GeneratorConfig:
+    """Return a copy of a new model's ``config`` with the statistics of its data.
+
+    The statistics are those of the training crystals (:func:`data_statistics`), except
+    ``max_atoms``, the largest crystal of ``train`` and ``held_out``: the validation and test
+    crystals must fit the model too.
+    """
+    stats = data_statistics(train)
+    stats["max_atoms"] = max([stats["max_atoms"], *(c.num_atoms for c in held_out)])
+    return dataclasses.replace(config, **stats)
+
+
 def merge_statistics(config: GeneratorConfig, items: Sequence[CrystalArrays]) -> None:
     """Widen a fine-tuned model's ``p(N)`` and element set with new data (sizes are kept)."""
     stats = data_statistics(items)
@@ -63,31 +80,6 @@ def replay_mix(
     n_old = min(len(old), int(round(replay_fraction * len(new))))
     picks = np.random.default_rng(seed).choice(len(old), size=n_old, replace=False)
     return list(new) + [old[i] for i in sorted(picks.tolist())]
-
-
-@dataclass
-class GeneratorTrainOptions:
-    """Options of :func:`train_generator`.
-
-    Attributes
-    ----------
-    epochs, batch_size, lr, weight_decay, grad_clip, seed, device
-        The usual; the learning rate follows a cosine decay to ``lr / 10``.
-    time_limit
-        Stop after this many seconds (the best state so far is kept).
-    eval_every
-        Epochs between validation passes.
-    """
-
-    epochs: int = 100
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    seed: int = 0
-    device: str = "cpu"
-    time_limit: float | None = None
-    eval_every: int = 1
 
 
 @dataclass
