@@ -47,3 +47,40 @@ def hardware() -> dict[str, object]:
         "machine": platform.machine(),
         "python": platform.python_version(),
     }
+
+
+def _campaign_child(home: str, options: dict, queue) -> None:  # runs in a fresh process
+    import sys
+
+    os.environ["CRYSTALOOP_HOME"] = home
+    from crystaloop.launchpad.runner import run_campaign
+    from crystaloop.settings import load_settings
+    from crystaloop.workflows.plan import CampaignOptions
+
+    def echo(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    status = run_campaign(load_settings(), CampaignOptions(**options), workers=2, echo=echo)
+    queue.put(status.model_dump(mode="json"))
+
+
+def run_campaign_in(home: Path, options: dict) -> tuple[float, dict]:
+    """Run a campaign with ``options`` (CampaignOptions fields) in ``home``, in its own process.
+
+    The library call behind ``crystaloop run`` (:func:`crystaloop.launchpad.runner.run_campaign`),
+    in a fresh process so that each home's settings, stores and LaunchPad stay apart. Returns the
+    wall seconds (home preparation included) and the campaign's final status.
+    """
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    start = time.perf_counter()
+    process = ctx.Process(target=_campaign_child, args=(str(home), options, queue))
+    process.start()
+    status = queue.get()
+    process.join()
+    if process.exitcode:
+        raise RuntimeError(f"the campaign in {home} failed (exit code {process.exitcode})")
+    return time.perf_counter() - start, status

@@ -1,10 +1,12 @@
 """Wall time of a default campaign by stage, run through FireWorks on the embedded profile.
 
-Runs ``crystaloop run`` with its defaults (or the given options) in a fresh ``CRYSTALOOP_HOME``
-and reads the Fireworks' launch times back: per iteration and stage, the number of Fireworks, the
-summed run time and the failures. Prints a table and writes JSON.
+Runs a campaign with ``crystaloop run``'s defaults (or the given options) in a fresh
+``CRYSTALOOP_HOME``, through the library call behind ``crystaloop run``, and reads the Fireworks'
+launch times back: per iteration and stage, the number of Fireworks, the summed run time and the
+failures. Prints a table and writes JSON.
 
-Usage: ``python benchmarks/campaign_stages.py [--out FILE] [-- extra 'crystaloop run' options]``.
+Usage: ``python benchmarks/campaign_stages.py [--out FILE] [--options '{"iterations": 3}']``
+(``--options``: :class:`~crystaloop.workflows.plan.CampaignOptions` fields as JSON).
 """
 
 from __future__ import annotations
@@ -12,13 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_common import hardware
+from bench_common import hardware, run_campaign_in
 
 
 def main() -> None:
@@ -26,32 +26,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="benchmarks/results/campaign_stages.json")
     parser.add_argument("--home", help="CRYSTALOOP_HOME to use (default: a fresh temp folder).")
-    parser.add_argument("run_args", nargs="*", help="Options passed to 'crystaloop run'.")
+    parser.add_argument("--options", default="{}", help="CampaignOptions fields as JSON.")
     args = parser.parse_args()
     home = Path(args.home or tempfile.mkdtemp(prefix="crystaloop-bench-")) / "home"
-    env = {**os.environ, "CRYSTALOOP_HOME": str(home)}
     campaign = "bench-" + time.strftime("%Y%m%d-%H%M%S")
-    t0 = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "crystaloop", "run", "--campaign", campaign, *args.run_args],
-        env=env,
-        check=True,
-        stdout=sys.stderr,
-    )
-    total = time.perf_counter() - t0
+    options = {"campaign_id": campaign, **json.loads(args.options)}
+    total, status = run_campaign_in(home, options)
     os.environ["CRYSTALOOP_HOME"] = str(home)
     from crystaloop.launchpad.submit import stage_seconds
     from crystaloop.settings import load_settings
-    from crystaloop.workflows.status import campaign_status
 
-    settings = load_settings()
-    rows = stage_seconds(settings, campaign)
-    status = campaign_status(settings, campaign)
+    rows = stage_seconds(load_settings(), campaign)
     print(f"{'iteration':>9} {'stage':>10} {'Fireworks':>9} {'failed':>6} {'run s':>8}")
     for row in rows:
         print(
             f"{row['iteration']:>9} {row['stage']:>10} {row['fireworks']:>9} "
             f"{row['failed']:>6} {row['seconds']:>8.1f}"
+        )
+    print(
+        f"{'iteration':>9} {'to oracle':>9} {'accepted':>8} {'audited':>7} {'coverage':>8} "
+        f"{'MAE before':>10}"
+    )
+    for row in status["iterations"]:
+        mae = row["mae_before"].get("e_form")
+        cov = row["audit_coverage"]
+        print(
+            f"{row['iteration']:>9} {row['selected']:>9} {row['accepted']:>8} {row['audited']:>7} "
+            f"{'-' if cov is None else f'{cov:.2f}':>8} {'-' if mae is None else f'{mae:.3f}':>10}"
         )
     fw_seconds = sum(r["seconds"] for r in rows)
     print(
@@ -61,7 +62,7 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     result = {
         "hardware": hardware(),
-        "run_args": args.run_args,
+        "options": options,
         "total_seconds": total,
         "fireworks_seconds": fw_seconds,
         "stages": rows,

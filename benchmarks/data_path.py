@@ -5,8 +5,9 @@ Runs one iteration's static part (generate → screen → score → select) with
 add (nothing is sent to the oracle), while counting:
 
 * ``Structure.from_dict`` and ``Structure.as_dict`` calls (dict ↔ Structure conversions),
-* reads of the stores (maggma ``query``/``query_one``/``count``/``distinct`` and the artifact
-  store's ``get``) and writes to them (``update``, ``update_one``/``bulk_write`` on a collection).
+* reads of crystaloop's stores (maggma ``query``/``query_one``/``count``/``distinct``, and the
+  artifact store's ``get``) and writes to them (``update_one``/``bulk_write``... on a
+  collection); jobflow's own JobStore traffic (job inputs and outputs) is not counted.
 
 Divides by the number of candidates generated and prints a table; writes JSON. Both counts depend
 on the code, not on the machine. The iteration's oracle references are not counted (they are
@@ -37,6 +38,14 @@ def counting(counter: Counter):
 
     patches = []
 
+    from maggma.stores import MongoStore
+
+    from crystaloop.stores.factory import COLLECTIONS
+
+    def ours(obj) -> bool:  # a crystaloop store, not jobflow's JobStore
+        name = obj.collection_name if isinstance(obj, MongoStore) else obj.name
+        return name in COLLECTIONS
+
     def wrap(owner, name, key):
         original = owner.__dict__.get(name)
         if original is None:
@@ -52,7 +61,8 @@ def counting(counter: Counter):
         else:
 
             def counted(*a, **k):
-                counter[key] += 1
+                if not key.startswith("store") or ours(a[0]):
+                    counter[key] += 1
                 return original(*a, **k)
 
             setattr(owner, name, counted)
@@ -63,7 +73,6 @@ def counting(counter: Counter):
     wrap(IStructure, "as_dict", "Structure.as_dict")
     wrap(Structure, "as_dict", "Structure.as_dict")
     from litemongo._vendor.mongomock import collection as embedded_collection
-    from maggma.stores import MongoStore
 
     for name in ("query", "query_one", "count", "distinct"):
         wrap(MongoStore, name, "store read")
@@ -88,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="crystaloop-datapath-")) / "home"
     os.environ["CRYSTALOOP_HOME"] = str(home)
-    from jobflow import Flow, run_locally
+    from jobflow import run_locally
 
     from crystaloop.launchpad.config import initialize_launchpad, write_configuration
     from crystaloop.settings import load_settings
@@ -117,28 +126,38 @@ def main() -> None:
     flow = iteration.make("bench", 0, surrogate, "perov5", 4)
     gen, scr, sco, sel, go = flow.jobs
     for made in (gen, scr, sco, sel):
-        made.hosts = []  # run the static part on its own (dispatch is called below)
-    counter: Counter = Counter()
+        made.hosts = []  # each job runs on its own (dispatch is called below)
     store = job_store(settings)
-    with counting(counter):
-        static = Flow([gen, scr, sco, sel])
-        responses = run_locally(static, store=store, ensure_success=True, log=False)
-        selected = responses[sel.uuid][1].output
+    per_step: dict[str, Counter] = {}
+    outputs = {}
+    for made in (gen, scr, sco, sel):
+        per_step[made.name] = Counter()
+        with counting(per_step[made.name]):
+            responses = run_locally(
+                made, store=store, ensure_success=True, log=False, allow_external_references=True
+            )
+        outputs[made.name] = responses[made.uuid][1].output
+    selected = outputs["select"]
+    per_step["dispatch"] = Counter()
+    with counting(per_step["dispatch"]):
         response = dispatch.original(iteration, selected, surrogate, "perov5", None)
-    n = responses[gen.uuid][1].output.n
-    if hasattr(n, "n"):
-        n = n.n
+    counter: Counter = sum(per_step.values(), Counter())
+    n = outputs["generate"].n if hasattr(outputs["generate"], "n") else outputs["generate"]["n"]
     selected_ids = selected["dft"] if isinstance(selected, dict) else selected.dft
     rows = {key: value / n for key, value in sorted(counter.items())}
     print(f"{n} candidates generated, {len(selected_ids)} selected for the oracle")
-    print(f"{'counted':>22} {'total':>7} {'per candidate':>14}")
-    for key, value in sorted(counter.items()):
-        print(f"{key:>22} {value:>7} {value / n:>14.2f}")
+    keys = sorted(counter)
+    print(f"{'step':>10} " + " ".join(f"{k:>20}" for k in keys))
+    for step, c in per_step.items():
+        print(f"{step:>10} " + " ".join(f"{c.get(k, 0):>20}" for k in keys))
+    print(f"{'total':>10} " + " ".join(f"{counter[k]:>20}" for k in keys))
+    print(f"{'/candidate':>10} " + " ".join(f"{counter[k] / n:>20.2f}" for k in keys))
     report = {
         "hardware": hardware(),
         "generated": n,
         "selected": len(selected_ids),
         "totals": dict(counter),
+        "per_step": {k: dict(v) for k, v in per_step.items()},
         "per_candidate": rows,
         "dispatch_output": response.output,
     }

@@ -1,6 +1,7 @@
 """Discovery efficiency: the full loop against a random and a no-retraining baseline.
 
-Every strategy is a real ``crystaloop run`` in a fresh ``CRYSTALOOP_HOME`` of its own
+Every strategy is a real campaign (the library call behind ``crystaloop run``) in a fresh
+``CRYSTALOOP_HOME`` of its own
 (``HOME/<strategy>``), as if run by a separate user: the same CHGNet oracle, the same shipped
 generator and surrogate, the same sample corpus and bootstrap sample, the same seed, the same
 oracle budget per iteration and in all. Separate homes keep one strategy's labels out of
@@ -24,7 +25,7 @@ stable finds, novel against the corpus), oracle calls per S.U.N. and the surroga
 new labels before retraining. Prints a table and writes JSON.
 
 Usage: ``python benchmarks/discovery_efficiency.py [--home DIR] [--analyse-only] [--strategies
-...] [-- extra 'crystaloop run' options]``.
+...] [--options '{"seed": 1}']`` (``--options``: CampaignOptions fields as JSON).
 """
 
 from __future__ import annotations
@@ -32,48 +33,39 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_common import hardware
+from bench_common import hardware, run_campaign_in
 
-#: ``crystaloop run`` options of each strategy.
-STRATEGIES = {
-    "random": ["--selection", "random", "--freeze-surrogate", "--freeze-generator"],
-    "frozen": ["--freeze-surrogate", "--freeze-generator"],
-    "loop-surrogate": ["--freeze-generator"],
-    "loop": [],
+#: Campaign options of each strategy (CampaignOptions fields).
+STRATEGIES: dict[str, dict] = {
+    "random": {"selection": "random", "freeze_surrogate": True, "freeze_generator": True},
+    "frozen": {"freeze_surrogate": True, "freeze_generator": True},
+    "loop-surrogate": {"freeze_generator": True},
+    "loop": {},
 }
 
 #: Options shared by every strategy (the budget is the same for all).
-COMMON = [
-    "--iterations", "4",
-    "--per-iteration", "5",
-    "--dft-budget", "20",
-    "--samples", "64",
-    "--steps", "100",
-    "--bootstrap", "8",
-    "--seed", "0",
-]  # fmt: skip
+COMMON = {
+    "iterations": 4,
+    "per_iteration": 5,
+    "dft_budget": 20,
+    "n_generate": 64,
+    "steps": 100,
+    "bootstrap": 8,
+    "seed": 0,
+}
 
 
-def run_strategies(root: Path, names: list[str], extra: list[str]) -> dict[str, float]:
+def run_strategies(root: Path, names: list[str], extra: dict) -> dict[str, float]:
     """Run each strategy's campaign in ``root/<name>``; return wall seconds per strategy."""
     seconds = {}
     for name in names:
-        env = {**os.environ, "CRYSTALOOP_HOME": str(root / name)}
-        t0 = time.perf_counter()
-        cmd = [sys.executable, "-m", "crystaloop", "run", "--campaign", f"bench-{name}"]
-        subprocess.run(
-            [*cmd, *COMMON, *STRATEGIES[name], *extra],
-            env=env,
-            check=True,
-            stdout=sys.stderr,
-        )
-        seconds[name] = time.perf_counter() - t0
+        options = {"campaign_id": f"bench-{name}", **COMMON, **STRATEGIES[name], **extra}
+        seconds[name], _ = run_campaign_in(root / name, options)
         print(f"{name}: {seconds[name]:.0f} s", file=sys.stderr, flush=True)
     return seconds
 
@@ -96,12 +88,13 @@ def main() -> None:
     parser.add_argument(
         "--analyse-only", action="store_true", help="Analyse the campaigns already under --home."
     )
-    parser.add_argument("run_args", nargs="*", help="Extra options passed to 'crystaloop run'.")
+    parser.add_argument("--options", default="{}", help="Extra CampaignOptions fields as JSON.")
     args = parser.parse_args()
+    extra = json.loads(args.options)
     home = Path(args.home or tempfile.mkdtemp(prefix="crystaloop-discovery-")).resolve()
     seconds: dict[str, float] = {}
     if not args.analyse_only:
-        seconds = run_strategies(home, args.strategies, args.run_args)
+        seconds = run_strategies(home, args.strategies, extra)
     from crystaloop.analysis.discovery import efficiency_table
     from crystaloop.settings import load_settings
 
@@ -130,7 +123,7 @@ def main() -> None:
     result = {
         "hardware": hardware(),
         "home": str(home),
-        "common_options": COMMON + args.run_args,
+        "common_options": {**COMMON, **extra},
         "strategies": {n: STRATEGIES[n] for n in args.strategies},
         "wall_seconds": seconds,
         "analysis_seconds": analysis_seconds,

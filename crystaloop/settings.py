@@ -63,7 +63,8 @@ class CrystaloopSettings(BaseSettings):
         Largest input file accepted by ingest, in MiB.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CRYSTALOOP_", extra="ignore")
+    # extra="forbid": an unknown key in settings.yaml is an error (load_settings names it)
+    model_config = SettingsConfigDict(env_prefix="CRYSTALOOP_", extra="forbid")
 
     home: Path = Field(default_factory=crystaloop_home)
     backend: Literal["embedded", "mongodb"] = "embedded"
@@ -153,6 +154,30 @@ class CrystaloopSettings(BaseSettings):
         return data
 
 
+class SettingsError(ValueError):
+    """The settings file, a ``CRYSTALOOP_*`` variable or an override is invalid."""
+
+
 def load_settings(**overrides: Any) -> CrystaloopSettings:
-    """Load the settings from keyword overrides, the environment and the settings file."""
-    return CrystaloopSettings(**overrides)
+    """Load the settings from keyword overrides, the environment and the settings file.
+
+    Raises
+    ------
+    SettingsError
+        Naming each bad key and why (an unknown key in ``settings.yaml`` is an error, so a
+        typo does not silently leave a default in place).
+    """
+    from pydantic import ValidationError
+
+    try:
+        return CrystaloopSettings(**overrides)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(settings)'}: "
+            + ("unknown setting" if e["type"] == "extra_forbidden" else e["msg"])
+            for e in err.errors()
+        )
+        where = crystaloop_home() / SETTINGS_FILENAME
+        raise SettingsError(
+            f"invalid settings ({where} or CRYSTALOOP_* variables): {problems}"
+        ) from None

@@ -1,9 +1,10 @@
 """What a campaign found: stable, unique and novel (S.U.N.) discoveries and oracle calls per S.U.N.
 
-A discovery is a candidate the oracle labelled. It is **stable** at ``E_hull ≤ 0.1`` eV/atom
-(and reported separately at ``≤ 0``), **unique** when its oracle-relaxed structure matches no
-earlier stable discovery of the same campaign (iteration order), and **novel** when it matches
-no corpus structure (pymatgen's StructureMatcher behind the dedup prefilter, DESIGN.md §5).
+A discovery is a candidate the oracle labelled. It is **stable** at ``E_hull`` at most the
+campaign's threshold (0.1 eV/atom by default; also reported separately at ``≤ 0``), **unique**
+when its oracle-relaxed structure matches no earlier stable discovery of the same campaign
+(iteration order), and **novel** when it matches no corpus structure (pymatgen's
+StructureMatcher behind the dedup prefilter, DESIGN.md §5).
 
 E_hull comes either from the label (``hull="stored"``: the hull of the phases labelled when it
 was written) or from the current hull of every phase the oracle has labelled in the stores
@@ -15,14 +16,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from crystaloop.schemas import STABLE_THRESHOLD
 from crystaloop.settings import CrystaloopSettings
 from crystaloop.stores.candidates import CandidateStore
 from crystaloop.stores.corpus import CorpusStore
 from crystaloop.stores.factory import open_store
 from crystaloop.stores.labels import LabelStore
 
-#: E_hull thresholds of S.U.N. (eV/atom): the usual one and the strict one.
-STABLE_THRESHOLD = 0.1
+#: The strict E_hull threshold of S.U.N. (eV/atom); the usual one is the campaign's (by default
+#: :data:`~crystaloop.schemas.STABLE_THRESHOLD`).
 STRICT_THRESHOLD = 0.0
 #: Tolerance of the comparisons (a phase tied with the hull gets E_hull ≈ 1e-16, not 0).
 HULL_TOLERANCE = 1e-8
@@ -33,10 +35,7 @@ HullChoice = Literal["stored", "current"]
 
 def campaign_labels(settings: CrystaloopSettings, campaign: str) -> list[dict[str, Any]]:
     """Return the campaign's candidate labels in iteration, then subject order."""
-    docs = LabelStore(open_store(settings, "labels")).query(
-        {"campaign": campaign, "kind": "candidate"}
-    )
-    return sorted(docs, key=lambda d: (d["iteration"], d["subject_id"]))
+    return LabelStore(open_store(settings, "labels")).candidate_labels(campaign)
 
 
 def common_hull(
@@ -52,7 +51,12 @@ def common_hull(
     """
     from pymatgen.core import Composition, Structure
 
-    from crystaloop.chem.energies import Phase, energies_above_hull, subsystems
+    from crystaloop.chem.energies import (
+        Phase,
+        energies_above_hull,
+        shipped_references,
+        subsystems,
+    )
 
     labels = LabelStore(open_store(settings, "labels"))
     out: dict[str, float] = {}
@@ -60,8 +64,9 @@ def common_hull(
         mine = [d for d in docs if d["oracle"] == oracle]
         theirs = [d for d in extra or () if d["oracle"] == oracle]
         refs = labels.references(oracle, {el for d in mine for el in d["elements"]})
+        shipped = shipped_references(oracle)
         for d in theirs:
-            if "-" not in d["chemsys"]:
+            if "-" not in d["chemsys"] and d["chemsys"] not in shipped:
                 el, e = d["chemsys"], float(d["energy_per_atom"])
                 refs[el] = min(refs.get(el, e), e)
         usable = [d for d in mine if all(el in refs for el in d["elements"])]
@@ -82,12 +87,23 @@ def common_hull(
 
 
 def novel_flags(settings: CrystaloopSettings, structures: list[Any]) -> list[bool]:
-    """Return, for each structure, whether it matches no corpus structure."""
+    """Return, for each structure, whether it matches no corpus structure.
+
+    A structure spglib cannot analyse is looked up with primitive-cell size 1, which every cell
+    size is a multiple of: it is compared with every corpus structure of its formula.
+    """
     from crystaloop.chem.dedup import first_match
     from crystaloop.chem.metrics import dedup_key
+    from crystaloop.chem.symmetry import SymmetryError
+
+    def key_of(structure: Any) -> tuple[str, int]:
+        try:
+            return dedup_key(structure)
+        except SymmetryError:
+            return structure.composition.reduced_formula, 1
 
     corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
-    keys = [dedup_key(s) for s in structures]
+    keys = [key_of(s) for s in structures]
     groups = corpus.dedup_lookup(sorted(set(keys)))
     return [
         first_match(s, groups.get(k, [])) is None for s, k in zip(structures, keys, strict=True)
@@ -102,11 +118,14 @@ def discoveries(
 ) -> list[dict[str, Any]]:
     """Return one row per oracle-labelled candidate with its S.U.N. flags.
 
-    Rows hold ``subject_id``, ``label_id``, ``iteration``, ``formula``, ``chemsys``,
+    Rows hold ``subject_id``, ``label_id``, ``iteration``, ``formula``, ``chemsys``, ``audit``,
     ``e_form``, ``e_hull`` (per ``hull``), ``stable``, ``stable_strict``, ``unique``,
     ``novel``, ``sun``, ``sun_strict``, ``predicted`` and ``structure``. ``unique`` and
-    ``novel`` are only computed for stable rows (``None`` otherwise); uniqueness is judged among
-    the stable (≤ 0.1) rows, so a strictly stable duplicate of an earlier ≤ 0.1 one is no
+    ``novel`` are only computed for stable rows (``None`` otherwise, and ``unique`` is also
+    ``None`` for a stable row the StructureMatcher failed on: undecided, so no S.U.N.);
+    uniqueness is judged among
+    the stable rows (E_hull at most the campaign's threshold), so a strictly stable duplicate
+    of an earlier stable one is no
     strict S.U.N. either. ``extra``: labels from
     elsewhere that join the current hull (see :func:`common_hull`).
 
@@ -118,9 +137,12 @@ def discoveries(
     from pymatgen.core import Structure
 
     from crystaloop.chem.metrics import unique_flags
+    from crystaloop.stores.campaigns import CampaignStore
 
     if hull not in ("stored", "current"):
         raise ValueError(f"unknown hull {hull!r}: choose stored or current")
+    record = CampaignStore(open_store(settings, "campaigns")).get(campaign)
+    threshold = record.stable_threshold if record is not None else STABLE_THRESHOLD
     docs = campaign_labels(settings, campaign)
     e_hull = (
         common_hull(settings, docs, extra)
@@ -142,12 +164,13 @@ def discoveries(
                 "e_form": d.get("e_form"),
                 "e_hull": value,
                 "band_gap": d.get("band_gap"),
-                "stable": value is not None and value <= STABLE_THRESHOLD + HULL_TOLERANCE,
+                "stable": value is not None and value <= threshold + HULL_TOLERANCE,
                 "stable_strict": value is not None and value <= STRICT_THRESHOLD + HULL_TOLERANCE,
                 "unique": None,
                 "novel": None,
                 "predicted": d.get("predicted") or {},
                 "surrogate": d.get("surrogate"),
+                "audit": bool(d.get("audit")),
                 "structure": d["structure"],
             }
         )
@@ -221,28 +244,21 @@ def efficiency_table(
     homes = {str(s.home): s for s in campaigns.values()}
     fields = ["label_id", "oracle", "chemsys", "formula", "nsites", "energy", "energy_per_atom"]
     pools = {
-        home: LabelStore(open_store(s, "labels")).query({}, properties=fields)
-        for home, s in homes.items()
+        home: LabelStore(open_store(s, "labels")).all_labels(fields) for home, s in homes.items()
     }
     rows = []
     for campaign, settings in campaigns.items():
         extra = [d for home, pool in pools.items() if home != str(settings.home) for d in pool]
         candidates = CandidateStore(open_store(settings, "candidates"))
         found = discoveries(settings, campaign, hull, extra)
-        iterations = sorted(
-            {d["iteration"] for d in candidates.store.query({"campaign": campaign}, ["iteration"])}
-        )
+        iterations = sorted(candidates.iterations(campaign))
         mine: list[dict[str, Any]] = []
         calls = failed = 0
         for i in iterations:
-            q = {"campaign": campaign, "iteration": i}
+            counts = candidates.route_counts(campaign, i)
             now = [r for r in found if r["iteration"] == i]
             row = _efficiency_row(
-                campaign,
-                i,
-                now,
-                candidates.count({**q, "selection": "dft"}),
-                candidates.count({**q, "oracle": "failed"}),
+                campaign, i, now, counts["dft"] + counts["audited"], counts["failed"]
             )
             calls, failed = calls + row["oracle_calls"], failed + row["failed"]
             mine += now

@@ -58,8 +58,9 @@ def discovery_records(
     KeyError
         When no such campaign was started.
     """
-    if open_store(settings, "campaigns").query_one({"campaign": campaign}) is None:
-        raise KeyError(f"no campaign {campaign!r}")
+    from crystaloop.stores.campaigns import CampaignStore
+
+    CampaignStore(open_store(settings, "campaigns")).require(campaign)
     rows = [
         r
         for r in discoveries(settings, campaign, hull=hull)

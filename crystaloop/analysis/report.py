@@ -84,15 +84,18 @@ def iteration_tables(data: ReportData) -> str:
             for r in data.iterations
         ],
     )
+    threshold = f"{data.header.get('stable_threshold', 0.1):g}"
     header = [
         "iteration",
         "to oracle",
         "oracle done",
         "oracle failed",
         "accepted as prediction",
-        "new stable (≤ 0.1)",
+        "audited",
+        "audit coverage",
+        f"new stable (≤ {threshold})",
         "new stable (≤ 0)",
-        "S.U.N. (≤ 0.1)",
+        f"S.U.N. (≤ {threshold})",
         "S.U.N. (≤ 0)",
         "hit rate",
         "MAE before retraining (eV/atom)",
@@ -106,6 +109,8 @@ def iteration_tables(data: ReportData) -> str:
             r["dft_done"],
             r["dft_failed"],
             r["accepted"],
+            r.get("audited", 0),
+            r.get("audit_coverage"),
             r["stable"],
             r["stable_strict"],
             r["sun"],
@@ -134,8 +139,8 @@ def discoveries_table(data: ReportData, limit: int = 50) -> str:
             r["e_hull"],
             (r["predicted"].get("e_form") or {}).get("mean"),
             (r["predicted"].get("e_form") or {}).get("std"),
-            "yes" if r["unique"] else "no",
-            "yes" if r["novel"] else "no",
+            {True: "yes", False: "no"}.get(r["unique"], "undecided"),
+            {True: "yes", False: "no"}.get(r["novel"], "undecided"),
         ]
         for r in stable[:limit]
     ]
@@ -174,6 +179,20 @@ def render_html(data: ReportData, figures: list[tuple[str, str, str, bytes]]) ->
         ("started / finished", f"{h['started']} / {h.get('finished') or '–'}"),
         ("labels (duplicated keys)", f"{h['labels']} ({h['duplicate_labels']})"),
         ("bootstrap labels", h.get("bootstrap_labels")),
+        ("stability threshold", f"E_hull ≤ {h.get('stable_threshold', 0.1):g} eV/atom"),
+        (
+            "audit",
+            f"{h.get('audit_share', 0.0):.0%} of each iteration's oracle budget on a random "
+            "sample of the accepted predictions (coverage: the share within the surrogate's "
+            "tolerance)",
+        ),
+    ]
+    facts += [
+        (
+            "stalled at",
+            f"Firework {f['fw_id']} ({f['name']}, iteration {f['iteration']}): {f['error']}",
+        )
+        for f in h.get("failed_steps") or []
     ]
     fact_rows = "".join(
         f'<tr><th class="text">{html.escape(k)}</th><td class="text">{_fmt(v)}</td></tr>'

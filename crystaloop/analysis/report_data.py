@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crystaloop.analysis.discovery import (
-    STABLE_THRESHOLD,
     STRICT_THRESHOLD,
     HullChoice,
     discoveries,
@@ -107,9 +106,10 @@ def hull_data(settings: CrystaloopSettings, oracle: str, chemsys: str, campaign:
             f"{', '.join(missing)}, so it has no hull"
         )
     out = HullData(chemsys, oracle, [(el, {el: 1.0}, refs[el]) for el in sorted(refs)])
-    docs = labels.query(
-        {"oracle": oracle, "chemsys": {"$in": subsystems(chemsys)}},
-        properties=["label_id", "subject_id", "campaign", "kind", "formula", "energy", "nsites"],
+    docs = labels.in_systems(
+        oracle,
+        subsystems(chemsys),
+        ["label_id", "subject_id", "campaign", "kind", "formula", "energy", "nsites"],
     )
     for d in docs:
         comp = Composition(d["formula"])
@@ -183,11 +183,13 @@ def gather(
     from pymatgen.core import Composition
 
     from crystaloop.chem.screens import STAGES
-    from crystaloop.launchpad.submit import firework_states
-    from crystaloop.workflows.status import campaign_status
+    from crystaloop.launchpad.status import campaign_overview
+    from crystaloop.stores.campaigns import CampaignStore
+    from crystaloop.stores.candidates import CandidateStore
 
-    status = campaign_status(settings, campaign, STABLE_THRESHOLD)
-    doc = open_store(settings, "campaigns").query_one({"campaign": campaign}) or {}
+    overview = campaign_overview(settings, campaign)
+    status = overview.model_dump(mode="json")
+    doc = CampaignStore(open_store(settings, "campaigns")).require(campaign).model_dump()
     maker = doc.get("maker") or {}
     iteration = maker.get("iteration") or {}
     select = iteration.get("select") or {}
@@ -212,14 +214,16 @@ def gather(
         "models": [
             {k: m[k] for k in ("model_id", "kind", "iteration", "parent")} for m in status["models"]
         ],
-        "stable_threshold": STABLE_THRESHOLD,
+        "stable_threshold": overview.stable_threshold,
+        "failed_steps": status["failed_steps"],
+        "audit_share": select.get("audit_share", 0.0),
         "strict_threshold": STRICT_THRESHOLD,
         "hull": hull,
     }
     generated = []
-    for d in open_store(settings, "candidates").query(
-        {"campaign": campaign},
-        properties=[
+    for d in CandidateStore(open_store(settings, "candidates")).campaign_candidates(
+        campaign,
+        [
             "candidate_id",
             "iteration",
             "formula",
@@ -228,6 +232,7 @@ def gather(
             "spacegroup_number",
             "selection",
             "oracle",
+            "audit",
             "scores",
         ],
     ):
@@ -242,6 +247,7 @@ def gather(
                 "spacegroup_number": d.get("spacegroup_number"),
                 "selection": d.get("selection"),
                 "oracle": d.get("oracle"),
+                "audit": bool(d.get("audit")),
                 "scores": d.get("scores") or {},
             }
         )
@@ -261,6 +267,6 @@ def gather(
         labelled=labelled,
         generated=generated,
         hull=hull,
-        fireworks=firework_states(settings, campaign),
+        fireworks=overview.fireworks,
         screens=STAGES,
     )

@@ -8,6 +8,7 @@ guess), each relaxed by that oracle; :func:`element_prototype` gives the prototy
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pymatgen.core import Composition, Structure
+
+#: Oracles with a shipped table of elemental references (``crystaloop/data/references``).
+REFERENCE_TABLES = ("chgnet",)
 
 #: Elements that form molecular solids: their prototype is a lattice of dimers.
 MOLECULAR = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99, "Br": 2.28, "I": 2.67}
@@ -58,6 +62,30 @@ def element_prototype(symbol: str) -> Structure:
         radius = float(covalent_radii[atomic_numbers[symbol]])
         a = 2.0 * np.sqrt(2.0) * max(radius, 0.7)
         return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [symbol], [[0, 0, 0]])
+
+
+@functools.cache
+def shipped_references(oracle: str) -> dict[str, float]:
+    """Return the shipped elemental references of ``oracle`` (eV/atom), ``{}`` when none ship.
+
+    ``crystaloop/data/references/<oracle>.json`` is written by ``scripts/label_eform_data.py``:
+    for each element, the lowest energy per atom the oracle found among its prototype
+    (:func:`element_prototype`) and the data's lowest-energy elemental phases, each relaxed by
+    the loop's oracle sub-flow. The loop's label step and the shipped ``eform`` surrogate's
+    training labels use the same table, so their formation energies agree.
+    """
+    import json
+    from importlib import resources
+
+    if oracle not in REFERENCE_TABLES:
+        return {}
+    path = resources.files("crystaloop") / "data" / "references" / f"{oracle}.json"
+    if not path.is_file():
+        return {}
+    table = json.loads(path.read_text())
+    if table.get("oracle") != oracle:
+        raise ValueError(f"{path}: a reference table of {table.get('oracle')!r}, not {oracle!r}")
+    return {el: float(v["energy_per_atom"]) for el, v in table["elements"].items()}
 
 
 def formation_energy_per_atom(

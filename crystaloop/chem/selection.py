@@ -14,6 +14,11 @@ lower is better) each candidate has a surrogate mean μ, a calibrated σ and a c
 The oracle budget of the iteration is then spent in rank order with a diversity rule: at most
 ``max_per_formula`` candidates of one reduced formula and ``max_per_chemsys`` of one chemical
 system, so the budget is not spent on near-identical candidates.
+
+**Audit.** When anything was accepted, a share ``audit_share`` of the budget (at least one
+calculation) goes to a seeded random sample of the accepted candidates: the oracle labels them
+too, and the share of them within the surrogate's tolerance is the realised coverage of the
+routing, the number that tells a user whether to trust it. They stay accepted as predicted.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class SelectionPolicy:
         Oracle calculations this iteration.
     max_per_formula, max_per_chemsys
         Diversity caps within one iteration's oracle picks.
+    audit_share
+        Share of the budget spent auditing accepted candidates (at least one when any).
     """
 
     target: str = "e_form"
@@ -49,8 +56,11 @@ class SelectionPolicy:
     budget: int = 8
     max_per_formula: int = 1
     max_per_chemsys: int = 2
+    audit_share: float = 0.1
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.audit_share < 1.0:
+            raise ValueError(f"audit_share must be in [0, 1), not {self.audit_share}")
         if self.budget < 0:
             raise ValueError(f"budget must be ≥ 0, not {self.budget}")
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -77,12 +87,25 @@ class Selection:
 
     dft: list[str] = field(default_factory=list)
     accepted: list[str] = field(default_factory=list)
+    audit: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
 
 
-def select(candidates: list[Scored], policy: SelectionPolicy) -> Selection:
-    """Route ``candidates`` under ``policy``; deterministic for a given input order."""
+def audit_size(accepted: int, policy: SelectionPolicy) -> int:
+    """Return how many of ``accepted`` candidates the oracle audits under ``policy``."""
+    if accepted == 0 or policy.budget == 0:
+        return 0
+    return min(accepted, policy.budget, max(1, round(policy.audit_share * policy.budget)))
+
+
+def select(candidates: list[Scored], policy: SelectionPolicy, seed: int = 0) -> Selection:
+    """Route ``candidates`` under ``policy``; deterministic for a given input order and seed.
+
+    ``seed`` draws the audit sample of the accepted candidates.
+    """
+    import numpy as np
+
     out = Selection()
     queue: list[tuple[float, int, Scored]] = []
     for order, c in enumerate(candidates):
@@ -109,10 +132,17 @@ def select(candidates: list[Scored], policy: SelectionPolicy) -> Selection:
                 f"uncertain: {policy.target} {c.mean:.3f} ± {c.std:.3f}, "
                 f"confidence {c.confidence or 0.0:.2f}"
             )
+    n_audit = audit_size(len(out.accepted), policy)
+    if n_audit:
+        picks = np.random.default_rng(seed).choice(len(out.accepted), n_audit, replace=False)
+        out.audit = [out.accepted[int(k)] for k in sorted(picks)]
+        for candidate_id in out.audit:
+            out.reasons[candidate_id] += "; audited by the oracle"
+    budget = policy.budget - n_audit
     per_formula: dict[str, int] = {}
     per_chemsys: dict[str, int] = {}
     for _, _, c in sorted(queue, key=lambda item: (item[0], item[1])):
-        if len(out.dft) >= policy.budget:
+        if len(out.dft) >= budget:
             out.rejected.append(c.candidate_id)
             out.reasons[c.candidate_id] += "; over this iteration's oracle budget"
         elif (

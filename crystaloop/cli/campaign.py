@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -13,13 +12,12 @@ from crystaloop.cli import main
 from crystaloop.cli.common import (
     echo_json,
     load_settings_or_fail,
-    open_corpus,
     resolve_campaign,
 )
 
 
 def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the campaign's science options (shared by ``run`` and ``submit``)."""
+    """Add the campaign's science options (shared by ``run``, ``submit`` and ``design``)."""
     options = [
         click.option("--campaign", "campaign_id", help="Campaign id (default: run-<time>)."),
         click.option("--iterations", default=2, show_default=True, type=click.IntRange(1)),
@@ -28,14 +26,14 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=8,
             show_default=True,
             type=click.IntRange(1),
-            help="Oracle calculations on candidates over the whole campaign.",
+            help="Oracle calculations on candidates over the whole campaign (audits included).",
         ),
         click.option(
             "--per-iteration",
             default=4,
             show_default=True,
             type=click.IntRange(1),
-            help="Oracle calculations on candidates per iteration.",
+            help="Oracle calculations on candidates per iteration (audits included).",
         ),
         click.option(
             "--samples",
@@ -54,13 +52,13 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--bootstrap",
-            default=8,
-            show_default=True,
+            default=None,
             type=click.IntRange(0),
-            help="Corpus structures labelled by the oracle before iteration 0.",
+            help="Corpus structures labelled by the oracle before iteration 0 (default: 0 when "
+            "the surrogate was trained on this oracle's formation energies, else 8).",
         ),
         click.option("--generator", default="perov5", show_default=True),
-        click.option("--surrogate", default="perov5", show_default=True),
+        click.option("--surrogate", default="eform", show_default=True),
         click.option(
             "--patience",
             default=0,
@@ -78,6 +76,14 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "drawn at random from those that passed the screens (a baseline).",
         ),
         click.option(
+            "--audit-share",
+            default=0.1,
+            show_default=True,
+            type=click.FloatRange(0.0, 1.0, max_open=True),
+            help="Share of each iteration's oracle budget spent auditing accepted predictions "
+            "(at least one calculation when anything was accepted).",
+        ),
+        click.option(
             "--freeze-surrogate",
             is_flag=True,
             help="Keep the bootstrap surrogate: no retraining in the iterations (a baseline).",
@@ -87,78 +93,43 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="Keep the starting generator: no fine-tuning on discoveries (a baseline).",
         ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Print the resolved plan (oracle and its Makers, models, budget, policy, "
+            "iterations) and exit without submitting anything.",
+        ),
+        click.option("--json", "as_json", is_flag=True, help="With --dry-run: print JSON."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def build_campaign(
-    settings: Any, design: dict[str, Any] | None = None, **kw: Any
-) -> tuple[str, Any]:
-    """Check the options and return ``(campaign id, CampaignMaker)``; nothing is submitted.
-
-    ``design`` (``formula``, ``max_eform``, ``n``) makes a :class:`DesignMaker` instead.
-    """
-    from crystaloop.makers import (
-        GenerateMaker,
-        SelectMaker,
-        TrainGeneratorMaker,
-        TrainSurrogateMaker,
-    )
-    from crystaloop.ml.checkpoint import CheckpointError, find_surrogate
-    from crystaloop.ml.generative.checkpoint import find_generator
-    from crystaloop.stores.factory import open_store
-    from crystaloop.workflows import CampaignMaker, DesignMaker, IterationMaker
+def build(settings: Any, **kw: Any) -> tuple[str, Any]:
+    """Return ``(campaign id, CampaignMaker)`` of the command-line options, or exit saying why."""
+    from crystaloop.workflows.plan import CampaignError, CampaignOptions, build_campaign
 
     try:
-        find_generator(kw["generator"], "csp" if design else "abinitio")
-        find_surrogate(kw["surrogate"])
-    except CheckpointError as err:
+        return build_campaign(settings, CampaignOptions.from_mapping(kw))
+    except CampaignError as err:
         raise click.ClickException(str(err)) from err
-    prefix = "design-" if design else "run-"
-    campaign = kw["campaign_id"] or prefix + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    try:
-        known = open_store(settings, "campaigns").query_one({"campaign": campaign})
     except ConnectionError as err:
         raise click.ClickException(str(err)) from err
-    if known is not None:
-        raise click.ClickException(f"campaign {campaign!r} exists already: choose another id")
-    targets = ("e_form", "band_gap") if settings.oracle == "vasp" else ("e_form",)
-    iteration = IterationMaker(
-        generate=GenerateMaker(
-            model=kw["generator"], n=kw["n_generate"], steps=kw["steps"], seed=kw["seed"]
-        ),
-        select=SelectMaker(budget=kw["per_iteration"], strategy=kw["selection"], seed=kw["seed"]),
-        train_surrogate=TrainSurrogateMaker(
-            targets=targets, seed=kw["seed"], frozen=kw["freeze_surrogate"]
-        ),
-        train_generator=TrainGeneratorMaker(frozen=kw["freeze_generator"]),
-    )
-    cls: Any = CampaignMaker
-    extra: dict[str, Any] = {}
-    if design:
-        from crystaloop.chem.composition import atomic_numbers
-        from crystaloop.ml.generative.checkpoint import load_generator
 
-        max_atoms = load_generator(find_generator(kw["generator"], "csp")).config.max_atoms
-        try:
-            atomic_numbers(design["formula"], max_atoms)
-        except ValueError as err:
-            raise click.BadParameter(str(err), param_hint="FORMULA") from err
-        cls, extra = DesignMaker, design
-    maker = cls(
-        **extra,
-        iteration=iteration,
-        surrogate=kw["surrogate"],
-        generator=kw["generator"],
-        max_iterations=kw["iterations"],
-        oracle_budget=kw["dft_budget"],
-        patience=kw["patience"],
-        bootstrap=kw["bootstrap"],
-        seed=kw["seed"],
-    )
-    return campaign, maker
+
+def print_plan(campaign: str, maker: Any, as_json: bool) -> None:
+    """Print the resolved plan of a campaign (``--dry-run``)."""
+    from crystaloop.workflows.plan import campaign_plan
+
+    plan = campaign_plan(maker, campaign)
+    if as_json:
+        echo_json(plan)
+        return
+    click.echo(f"campaign {campaign} ({plan['kind']}), nothing submitted")
+    for key, value in plan.items():
+        if key not in ("campaign", "kind"):
+            click.echo(f"  {key}: {value}")
 
 
 def submit_campaign(settings: Any, campaign: str, maker: Any) -> list[int]:
@@ -172,28 +143,54 @@ def submit_campaign(settings: Any, campaign: str, maker: Any) -> list[int]:
         raise click.ClickException(str(err)) from err
 
 
+def terminal_echo() -> Any:
+    """Return an ``echo`` that prints to this command's output, even while jobs' is redirected."""
+    out = click.get_text_stream("stdout")
+
+    def echo(line: str) -> None:
+        click.echo(line, file=out)
+
+    return echo
+
+
 def prepare(settings: Any, workers: int) -> None:
     """Configure the home, initialise the LaunchPad and ingest the sample corpus if empty."""
-    from crystaloop.cli.corpus import ingest_paths
-    from crystaloop.launchpad.config import initialize_launchpad, write_configuration
-    from crystaloop.stores.ingest.sample import sample_corpus_files
+    from crystaloop.launchpad.runner import prepare_home
 
-    if not settings.settings_file.exists():
-        write_configuration(settings)
-        click.echo(f"configured {settings.home} ({settings.backend} profile)")
     try:
-        initialize_launchpad(settings)
+        prepare_home(settings, workers, terminal_echo())
     except ConnectionError as err:
         raise click.ClickException(str(err)) from err
-    store = open_corpus(settings)
-    if store.count() == 0:
-        click.echo("corpus is empty: ingesting the bundled sample corpus")
-        for source, path in sample_corpus_files().items():
-            result = ingest_paths(settings, [path], source, workers)
-            click.echo(
-                f"  {source}: read {result['read']}, stored {result['stored']}, "
-                f"duplicates {result['duplicates']}, rejected {result['rejected']}"
-            )
+
+
+def run_here(settings: Any, campaign: str) -> Any:
+    """Run the LaunchPad's Fireworks in this process, one line per step; return the status.
+
+    The oracle's output, warnings and the traces of failed runs go to
+    ``<home>/logs/<campaign>.log``; the terminal gets one line per finished step and per
+    failed oracle run, the iteration summaries and the status table.
+    """
+    from crystaloop.launchpad.runner import run_submitted
+
+    status = run_submitted(settings, campaign, terminal_echo())
+    print_status(status)
+    click.echo(f"log: {settings.home / 'logs' / f'{campaign}.log'}")
+    return status
+
+
+def exit_if_stalled(status: Any) -> None:
+    """Exit non-zero, naming the failed steps, when the campaign did not finish."""
+    if status.state == "finished":
+        return
+    failed = "; ".join(
+        f"Firework {f.fw_id} ({f.name}, iteration {f.iteration}): {f.error}"
+        for f in status.failed_steps
+    )
+    raise click.ClickException(
+        f"campaign {status.campaign} is {status.state}"
+        + (f": {failed}" if failed else " (no Firework left to run)")
+        + "; see 'crystaloop status' and 'crystaloop lpad get_fws -s FIZZLED'"
+    )
 
 
 @main.command()
@@ -204,37 +201,44 @@ def prepare(settings: Any, workers: int) -> None:
     show_default=True,
     help="Processes for ingesting the sample corpus.",
 )
-def run(workers: int, **kw: Any) -> None:
+def run(workers: int, dry_run: bool, as_json: bool, **kw: Any) -> None:
     """Run a whole campaign here, through FireWorks, on the configured profile.
 
     From a fresh home: write the configuration, ingest the bundled sample corpus if the corpus
-    is empty, submit the campaign (bootstrap oracle labels for a corpus sample, then the
-    iterations) to the LaunchPad and run its Fireworks in this process until it finishes,
-    printing one line per iteration and the status table at the end. The oracle is the
-    settings' (CHGNet by default).
+    is empty, submit the campaign (bootstrap oracle labels for a corpus sample when the
+    surrogate needs them, then the iterations) to the LaunchPad and run its Fireworks in this
+    process until it finishes, printing one line per step and per iteration and the status
+    table at the end. The oracle is the settings' (CHGNet by default). Exits non-zero when a
+    loop step fails and the campaign stalls.
     """
-    from crystaloop.launchpad.submit import run_in_process
-
     settings = load_settings_or_fail()
+    if dry_run:
+        campaign, maker = build(settings, **kw)
+        print_plan(campaign, maker, as_json)
+        return
     prepare(settings, workers)
-    campaign, maker = build_campaign(settings, **kw)
+    campaign, maker = build(settings, **kw)
     ids = submit_campaign(settings, campaign, maker)
     click.echo(
-        f"campaign {campaign}: {maker.max_iterations} iterations, oracle {settings.oracle}, "
-        f"budget {maker.oracle_budget} (Fireworks {ids[0]}–{ids[-1]} submitted, more are added "
-        "as it runs)"
+        f"campaign {campaign}: {maker.max_iterations} iterations, oracle {maker.oracle}, "
+        f"surrogate {maker.surrogate}, generator {maker.generator}, budget "
+        f"{maker.oracle_budget} (Fireworks {ids[0]}–{ids[-1]} submitted, more are added as it "
+        "runs)"
     )
-    run_in_process(settings)
-    print_status(settings, campaign)
+    status = run_here(settings, campaign)
     click.echo(f"the full view: crystaloop report --campaign {campaign}")
+    exit_if_stalled(status)
 
 
 @main.command()
 @campaign_options
-def submit(**kw: Any) -> None:
+def submit(dry_run: bool, as_json: bool, **kw: Any) -> None:
     """Add a campaign to the LaunchPad and exit; workers ('rlaunch', 'crystaloop worker') run it."""
     settings = load_settings_or_fail()
-    campaign, maker = build_campaign(settings, **kw)
+    campaign, maker = build(settings, **kw)
+    if dry_run:
+        print_plan(campaign, maker, as_json)
+        return
     ids = submit_campaign(settings, campaign, maker)
     click.echo(f"submitted campaign {campaign} (Fireworks {', '.join(map(str, ids))})")
     click.echo(
@@ -244,16 +248,13 @@ def submit(**kw: Any) -> None:
     )
 
 
-def print_status(settings: Any, campaign: str) -> None:
-    """Print the per-iteration table of a campaign."""
-    from crystaloop.workflows.status import campaign_status
-
-    status = campaign_status(settings, campaign)
+def print_status(status: Any) -> None:
+    """Print the per-iteration table of a campaign, and what stalled it."""
     click.echo(
-        f"campaign {status['campaign']} ({status['state']}"
-        + (f": {status['stop_reason']}" if status.get("stop_reason") else "")
-        + f"), oracle {status['oracle']}, {status['labels']} labels, "
-        f"{status['duplicate_labels']} duplicated"
+        f"campaign {status.campaign} ({status.state}"
+        + (f": {status.stop_reason}" if status.stop_reason else "")
+        + f"), oracle {status.oracle}, {status.labels} labels, "
+        f"{status.duplicate_labels} duplicated"
     )
     header = (
         "iter",
@@ -263,24 +264,34 @@ def print_status(settings: Any, campaign: str) -> None:
         "done",
         "failed",
         "accepted",
+        "audited",
+        "coverage",
         "stable",
         "MAE before",
     )
     click.echo("  ".join(f"{h:>9}" for h in header))
-    for row in status["iterations"]:
-        mae = ", ".join(f"{v:.3f}" for v in row["mae_before"].values()) or "-"
+    for row in status.iterations:
+        mae = ", ".join(f"{v:.3f}" for v in row.mae_before.values()) or "-"
+        coverage = f"{row.audit_coverage:.2f}" if row.audit_coverage is not None else "-"
         values = (
-            row["iteration"],
-            row["generated"],
-            row["valid"],
-            row["selected"],
-            row["dft_done"],
-            row["dft_failed"],
-            row["accepted"],
-            row["new_stable"],
+            row.iteration,
+            row.generated,
+            row.valid,
+            row.selected,
+            row.dft_done,
+            row.dft_failed,
+            row.accepted,
+            row.audited,
+            coverage,
+            row.new_stable,
             mae,
         )
         click.echo("  ".join(f"{v:>9}" for v in values))
+    for step in status.failed_steps:
+        click.echo(
+            f"stalled at Firework {step.fw_id} ({step.name}, iteration {step.iteration}): "
+            f"{step.error}"
+        )
 
 
 @main.command()
@@ -290,26 +301,26 @@ def status(campaign: str | None, as_json: bool) -> None:
     """Show a campaign's progress, one row per iteration.
 
     Generated, valid (passed the screens), sent to the oracle, oracle done / failed, accepted as
-    predicted, new stable (E_hull ≤ 0.1 eV/atom) and the surrogate's MAE on the new labels
-    before retraining; then the Fireworks' states.
+    predicted, audited accepted predictions and the share of them within the surrogate's
+    tolerance (coverage), new stable (E_hull at most the campaign's threshold, 0.1 eV/atom by
+    default) and the surrogate's MAE on the new labels before retraining; then the Fireworks'
+    states. A campaign whose loop step failed is 'stalled', with the Firework and its error.
+    The JSON has the same, per iteration (``audit_coverage``), and the campaign's plan.
     """
-    from crystaloop.launchpad.submit import firework_states
-    from crystaloop.workflows.status import campaign_status
+    from crystaloop.launchpad.status import campaign_overview
 
     settings = load_settings_or_fail()
     found = resolve_campaign(settings, campaign)
+    data = campaign_overview(settings, found)
     if as_json:
-        data = campaign_status(settings, found)
-        data["fireworks"] = firework_states(settings, found)
-        echo_json(data)
+        echo_json(data.model_dump(mode="json"))
         return
-    print_status(settings, found)
-    states = firework_states(settings, found)
+    print_status(data)
     click.echo(
         "Fireworks: "
         + "; ".join(
             f"iteration {k}: " + ", ".join(f"{s} {n}" for s, n in sorted(v.items()))
-            for k, v in sorted(states.items(), key=lambda kv: int(kv[0]))
+            for k, v in sorted(data.fireworks.items(), key=lambda kv: int(kv[0]))
         )
     )
 
@@ -352,11 +363,12 @@ def recover(expiration: int) -> None:
 @click.option("--campaign", help="Campaign id (default: the latest).")
 def stop(campaign: str | None) -> None:
     """Ask a campaign to stop after its running iteration (the stop flag in the store)."""
-    from crystaloop.workflows.status import request_stop
+    from crystaloop.stores.campaigns import CampaignStore
+    from crystaloop.stores.factory import open_store
 
     settings = load_settings_or_fail()
     found = resolve_campaign(settings, campaign)
-    request_stop(settings, found)
+    CampaignStore(open_store(settings, "campaigns")).request_stop(found)
     click.echo(f"campaign {found} will stop after its running iteration")
 
 
@@ -371,30 +383,41 @@ def stop(campaign: str | None) -> None:
 @click.option("--n", "n_wanted", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--submit-only", is_flag=True, help="Add it to the LaunchPad and exit.")
 @campaign_options
-def design(formula: str, max_eform: float, n_wanted: int, submit_only: bool, **kw: Any) -> None:
+def design(
+    formula: str,
+    max_eform: float,
+    n_wanted: int,
+    submit_only: bool,
+    dry_run: bool,
+    as_json: bool,
+    **kw: Any,
+) -> None:
     """Find up to N structures of FORMULA with formation energy at most --max-eform.
 
     Known oracle labels count first; then CSP for FORMULA, screens (duplicates and space
     group 1 dropped), the surrogate's mean and σ, the oracle for the uncertain promising ones,
-    retraining, until N are found, the budget is spent or --iterations is reached. Example:
+    retraining, until N are found, the budget is spent or --iterations is reached. Exits
+    non-zero when a loop step fails and the design stalls. Example:
     crystaloop design Fe2O3 --max-eform 1.0 --n 50.
     """
-    from crystaloop.launchpad.submit import run_in_process
-
     settings = load_settings_or_fail()
+    spec = {"formula": formula, "max_eform": max_eform, "n_wanted": n_wanted}
+    if dry_run:
+        campaign, maker = build(settings, **kw, **spec)
+        print_plan(campaign, maker, as_json)
+        return
     if not submit_only:
         prepare(settings, min(2, os.cpu_count() or 1))
-    spec = {"formula": formula, "max_eform": max_eform, "n": n_wanted}
-    campaign, maker = build_campaign(settings, design=spec, **kw)
+    campaign, maker = build(settings, **kw, **spec)
     ids = submit_campaign(settings, campaign, maker)
     click.echo(f"design {campaign}: {n_wanted} × {formula} with e_form ≤ {max_eform} eV/atom")
     if submit_only:
         click.echo(f"submitted (Fireworks {', '.join(map(str, ids))}); run workers to run it")
         return
-    run_in_process(settings)
-    print_status(settings, campaign)
+    status = run_here(settings, campaign)
     found = maker.found(campaign, settings)
     for kind, ids_found in found.items():
         click.echo(
             f"{kind}: {len(ids_found)}" + (f" ({', '.join(ids_found[:10])})" if ids_found else "")
         )
+    exit_if_stalled(status)

@@ -10,12 +10,12 @@ import click
 
 def load_settings_or_fail(**overrides: Any) -> Any:
     """Return the settings, or exit with a one-line error when they are invalid."""
-    from crystaloop.settings import load_settings
+    from crystaloop.settings import SettingsError, load_settings
 
     try:
         return load_settings(**overrides)
-    except Exception as err:  # pydantic ValidationError: a bad settings file or variable
-        raise click.ClickException(f"invalid settings: {err}".splitlines()[0]) from err
+    except SettingsError as err:
+        raise click.ClickException(str(err)) from err
 
 
 def open_corpus(settings: Any) -> Any:
@@ -36,10 +36,11 @@ def echo_json(data: Any) -> None:
 
 def resolve_campaign(settings: Any, campaign: str | None) -> str:
     """Return ``campaign``, or the latest one; exit with one line when there is none."""
-    from crystaloop.workflows.status import latest_campaign
+    from crystaloop.stores.campaigns import CampaignStore
+    from crystaloop.stores.factory import open_store
 
     try:
-        found = campaign or latest_campaign(settings)
+        found = campaign or CampaignStore(open_store(settings, "campaigns")).latest()
     except ConnectionError as err:
         raise click.ClickException(str(err)) from err
     if not found:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,9 @@ import click
 
 from crystaloop.cli import main
 from crystaloop.cli.common import echo_json, load_settings_or_fail
-from crystaloop.cli.surrogate_data import (
-    SplitPlan,
-    fail_on,
-    read_labelled,
-    sample_ids,
-    split_in_memory,
-    split_to_cache,
-)
+from crystaloop.cli.surrogate_data import fail_on, read_labelled, split_in_memory, split_to_cache
+from crystaloop.ml.data.graph_sets import sample_ids
+from crystaloop.ml.data.split import SplitPlan
 
 
 def load_base(name_or_dir: str, names: list[str]) -> tuple[Any, str]:
@@ -77,6 +71,19 @@ def train() -> None:
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--lr", default=2e-3, show_default=True)
 @click.option("--patience", default=20, show_default=True, help="Early-stopping patience.")
+@click.option(
+    "--schedule",
+    type=click.Choice(["plateau", "cosine"]),
+    default="plateau",
+    show_default=True,
+    help="Learning rate: halve when validation stalls, or warm up then decay (cosine) to 1 % "
+    "of --lr at the last epoch.",
+)
+@click.option(
+    "--label-oracle",
+    help="The oracle that made the labels (recorded in the model card; a campaign of that "
+    "oracle then needs no bootstrap labels).",
+)
 @click.option("--seed", default=0, show_default=True, help="Seeds the split and the training.")
 @click.option("--val-fraction", default=0.1, show_default=True)
 @click.option("--test-fraction", default=0.1, show_default=True)
@@ -124,6 +131,8 @@ def train_surrogate(
     batch_size: int,
     lr: float,
     patience: int,
+    schedule: str,
+    label_oracle: str | None,
     seed: int,
     val_fraction: float,
     test_fraction: float,
@@ -154,6 +163,7 @@ def train_surrogate(
     from crystaloop.ml.checkpoint import save_ensemble
     from crystaloop.ml.crysformer.config import CrysformerConfig
     from crystaloop.ml.crysformer.ensemble import train_ensemble
+    from crystaloop.ml.crysformer.finetune import finetune_ensemble
     from crystaloop.ml.data.split import check_fractions
     from crystaloop.ml.training import TrainOptions
 
@@ -197,6 +207,7 @@ def train_surrogate(
         batch_size=batch_size,
         lr=lr,
         patience=patience,
+        schedule=schedule,
         seed=seed,
         device=device or settings.device,
     )
@@ -210,15 +221,14 @@ def train_surrogate(
         )
 
     try:
-        ensemble = train_ensemble(
-            config,
-            splits["train"],
-            splits["val"],
-            members,
-            options,
-            init_states=None if base is None else [m.state_dict() for m in base.members],
-            progress=progress,
-        )
+        if base is None:
+            ensemble = train_ensemble(
+                config, splits["train"], splits["val"], members, options, progress=progress
+            )
+        else:
+            ensemble = finetune_ensemble(
+                base, splits["train"], splits["val"], options, progress=progress
+            )
     except ValueError as err:  # e.g. a target with no label in the training split
         raise click.ClickException(str(err)) from err
     if len(splits["test"]):
@@ -235,7 +245,7 @@ def train_surrogate(
         **{f"n_{k}": len(v) for k, v in splits.items()},
         **plan.as_dict(),
     }
-    card = save_ensemble(ensemble.to("cpu"), out_dir)
+    card = save_ensemble(ensemble.to("cpu"), out_dir, label_oracle=label_oracle)
     split_ids = {k: sample_ids(splits[k]) for k in ("val", "test")}
     (Path(out_dir) / "split.json").write_text(json.dumps({**plan.as_dict(), **split_ids}))
     if as_json:
@@ -260,9 +270,10 @@ def train_surrogate(
 @click.option("--batch-size", default=256, show_default=True)
 @click.option(
     "--mc-samples",
-    default=0,
-    show_default=True,
-    help="MC-dropout samples per member (0: deterministic members).",
+    type=int,
+    default=None,
+    help="MC-dropout samples per member (default: the number the model's σ was calibrated "
+    "with; another number is refused).",
 )
 @click.option("--skip-invalid", is_flag=True, help="Skip invalid records instead of failing.")
 def predict(
@@ -271,20 +282,20 @@ def predict(
     out_file: Path,
     device: str | None,
     batch_size: int,
-    mc_samples: int,
+    mc_samples: int | None,
     skip_invalid: bool,
 ) -> None:
     """Predict every structure of PATH with mean and σ per target.
 
     PATH is any format 'corpus ingest' reads. The CSV has the record id (material_id when the
     input has one), then <target>_mean, <target>_std and <target>_confidence per target
-    (confidence: probability that the error is below the model's tolerance).
+    (confidence: probability that the error is below the target's tolerance, 0.12 eV/atom for
+    energies; a per-cell energy is judged per atom).
     """
-    import numpy as np
-    from tqdm import tqdm
+    from pymatgen.core import Element
 
     from crystaloop.ml.checkpoint import CheckpointError, load_ensemble
-    from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
+    from crystaloop.ml.crysformer.scoring import score_structures
 
     settings = load_settings_or_fail()
     device = device or settings.device
@@ -294,19 +305,12 @@ def predict(
     except CheckpointError as err:
         raise click.ClickException(str(err)) from err
     items, errors = read_labelled(path, settings)
-    from pymatgen.core import Element
-
-    for sid, structure, _ in list(items):
+    for sid, structure, _ in items:
         unseen = ensemble.unseen_elements([site.specie.Z for site in structure])
         if unseen:
             symbols = ", ".join(Element.from_Z(z).symbol for z in unseen)
-            errors.append(
-                {
-                    "source_id": sid,
-                    "record": None,
-                    "reason": f"element(s) {symbols} never seen by model {model_name}",
-                }
-            )
+            reason = f"element(s) {symbols} never seen by model {model_name}"
+            errors.append({"source_id": sid, "record": None, "reason": reason})
     if errors and not skip_invalid:
         fail_on(errors, str(path))
     bad = {e["source_id"] for e in errors}
@@ -315,27 +319,28 @@ def predict(
     items = [item for item in items if item[0] not in bad]
     if not items:
         raise click.ClickException(f"{path}: no valid record to predict")
-    config = ensemble.config
-    n_t = len(config.targets)
-    samples = build_samples(
-        ((sid, s, np.full(n_t, np.nan, np.float32)) for sid, s, _ in items), config.k, config.cutoff
-    )
-    graphs = InMemoryGraphs(
-        list(tqdm(samples, total=len(items), desc="graphs", file=sys.stderr, disable=None)),
-        config.targets,
-    )
-    result = ensemble.predict(graphs, batch_size=batch_size, device=device, mc_samples=mc_samples)
-    conf = ensemble.confidence(result.std)
+    try:
+        result = score_structures(
+            ensemble,
+            [(sid, s) for sid, s, _ in items],
+            batch_size=batch_size,
+            device=device,
+            mc_samples=mc_samples,
+        )
+    except ValueError as err:  # e.g. another number of dropout samples than calibrated
+        raise click.ClickException(str(err)) from err
+    targets = ensemble.config.targets
     out_file.parent.mkdir(parents=True, exist_ok=True)
     with open(out_file, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         header = ["material_id"]
-        for name in config.targets:
+        for name in targets:
             header += [f"{name}_mean", f"{name}_std", f"{name}_confidence"]
         writer.writerow(header)
-        for i, sid in enumerate(result.ids):
+        for sid, scores in result.scores.items():
             row: list[Any] = [sid]
-            for j in range(n_t):
-                row += [f"{result.mean[i, j]:.6g}", f"{result.std[i, j]:.6g}", f"{conf[i, j]:.4f}"]
+            for name in targets:
+                v = scores[name]
+                row += [f"{v['mean']:.6g}", f"{v['std']:.6g}", f"{v['confidence']:.4f}"]
             writer.writerow(row)
-    click.echo(f"wrote {len(result.ids)} predictions to {out_file}")
+    click.echo(f"wrote {len(result.scores)} predictions to {out_file}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from jobflow.utils.log import initialize_logger as _initialize_logger
@@ -30,15 +33,26 @@ def submit_flow(settings: CrystaloopSettings, flow: Any, metadata: dict[str, Any
 
 
 def run_in_process(
-    settings: CrystaloopSettings, launch_dir: str | None = None, quiet: bool = True
-) -> None:
-    """Run every ready Firework in this process until none is left (``rapidfire``).
+    settings: CrystaloopSettings,
+    launch_dir: str | None = None,
+    quiet: bool = True,
+    log_file: str | os.PathLike[str] | None = None,
+    on_launch: Callable[[], None] | None = None,
+) -> int:
+    """Run every ready Firework in this process until none is left; return how many ran.
 
     Fireworks added by running ones (the campaign adding its next iteration) are picked up too.
-    ``quiet`` keeps jobflow's and FireWorks' per-job INFO lines off the terminal.
+    Each Firework runs in its own ``launcher_*`` folder under ``launch_dir`` (default
+    ``<home>/launches``). ``quiet`` keeps jobflow's and FireWorks' per-job INFO lines off the
+    terminal; with ``log_file`` everything the jobs print (the oracle's messages, library
+    warnings, the traceback of a failed run) goes to that file instead of the terminal.
+    ``on_launch`` is called after every Firework (e.g. to print progress).
     """
+    import contextlib
+
     from fireworks.core.fworker import FWorker
-    from fireworks.core.rocket_launcher import rapidfire
+    from fireworks.core.rocket_launcher import launch_rocket
+    from fireworks.utilities.fw_utilities import create_datestamp_dir, get_fw_logger
 
     from crystaloop.launchpad.config import get_launchpad
     from crystaloop.launchpad.worker import use_job_store
@@ -54,15 +68,71 @@ def run_in_process(
         import fireworks.core.rocket
 
         fireworks.core.rocket.ROCKET_STREAM_LOGLEVEL = "WARNING"
-    directory = launch_dir or str(settings.launches_dir)
+    directory = os.path.abspath(launch_dir or str(settings.launches_dir))
     os.makedirs(directory, exist_ok=True)
-    rapidfire(
-        get_launchpad(settings),
-        FWorker(name="crystaloop-run"),
-        m_dir=directory,
-        nlaunches=0,
-        strm_lvl="ERROR",
-    )
+    launchpad = get_launchpad(settings)
+    fworker = FWorker(name="crystaloop-run")
+    level = "CRITICAL" if log_file else "ERROR"
+    l_logger = get_fw_logger("rocket.launcher", l_dir=launchpad.get_logdir(), stream_level=level)
+    cwd = os.getcwd()
+    ran = 0
+    with contextlib.ExitStack() as stack:
+        if log_file is not None:
+            os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+            log = stack.enter_context(open(log_file, "a", encoding="utf-8"))  # noqa: SIM115
+            stack.enter_context(contextlib.redirect_stdout(log))
+            stack.enter_context(contextlib.redirect_stderr(log))
+            stack.enter_context(_warnings_to(log))
+        while True:
+            if not launchpad.run_exists(fworker):
+                time.sleep(0.15)  # as rapidfire: let a dynamic workflow's additions land
+                if not launchpad.run_exists(fworker):
+                    break
+            launcher = create_datestamp_dir(directory, l_logger, prefix="launcher_")
+            os.chdir(launcher)
+            try:
+                launched = launch_rocket(launchpad, fworker, strm_lvl=level)
+            finally:
+                os.chdir(cwd)
+            if not launched:
+                if not os.listdir(launcher):
+                    os.rmdir(launcher)
+                continue
+            ran += 1
+            if on_launch is not None:
+                on_launch()
+    return ran
+
+
+@contextlib.contextmanager
+def _warnings_to(stream: Any) -> Iterator[None]:
+    """Send Python warnings (and the records of FireWorks' and jobflow's loggers) to ``stream``."""
+    import warnings
+
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        stream.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+    warnings.showwarning = show
+    handler = logging.StreamHandler(stream)
+    loggers = [logging.getLogger(name) for name in ("", "jobflow", "fireworks")]
+    saved = [(lg, lg.handlers[:]) for lg in loggers]
+    for lg in loggers:
+        lg.handlers = [h for h in lg.handlers if not _is_terminal_handler(h)] + [handler]
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
+        for lg, handlers in saved:
+            lg.handlers = handlers
+
+
+def _is_terminal_handler(handler: logging.Handler) -> bool:
+    import sys
+
+    stream = getattr(handler, "stream", None)
+    return stream in (sys.__stdout__, sys.__stderr__)
 
 
 def firework_states(settings: CrystaloopSettings, campaign: str) -> dict[str, dict[str, int]]:

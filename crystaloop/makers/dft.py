@@ -39,12 +39,6 @@ def plain_structure(structure: Any) -> Any:
     return Structure(structure.lattice, structure.species, structure.frac_coords)
 
 
-def _chgnet_relax() -> Maker:
-    from crystaloop.makers.guarded import GuardedForceFieldRelaxMaker
-
-    return GuardedForceFieldRelaxMaker(force_field_name="CHGNet", steps=300)
-
-
 @dataclass
 class DFTMaker(Maker):
     """Make the oracle sub-flow of one structure.
@@ -77,6 +71,27 @@ class DFTMaker(Maker):
         if self.oracle not in ORACLES:
             raise ValueError(f"unknown oracle {self.oracle!r}; known: {', '.join(ORACLES)}")
 
+    @staticmethod
+    def default_relax_maker() -> Maker:
+        """``chgnet``: the guarded CHGNet relaxation (see :mod:`crystaloop.makers.guarded`)."""
+        from crystaloop.makers.guarded import GuardedForceFieldRelaxMaker
+
+        return GuardedForceFieldRelaxMaker(force_field_name="CHGNet", steps=300)
+
+    @staticmethod
+    def default_static_maker() -> Maker:
+        """``chgnet``: atomate2's CHGNet static calculation."""
+        from atomate2.forcefields.jobs import ForceFieldStaticMaker
+
+        return ForceFieldStaticMaker(force_field_name="CHGNet")
+
+    @staticmethod
+    def default_vasp_maker() -> Maker:
+        """``vasp``: atomate2's ``MPGGADoubleRelaxStaticMaker``."""
+        from atomate2.vasp.flows.mp import MPGGADoubleRelaxStaticMaker
+
+        return MPGGADoubleRelaxStaticMaker()
+
     def make(self, structure: Any, subject_id: str) -> Flow:
         """Return the sub-flow of ``structure`` (a ``Structure`` or its dict) for ``subject_id``."""
         from jobflow import OnMissing
@@ -90,17 +105,13 @@ class DFTMaker(Maker):
             jobs.append(pre)
             current = pre.output.structure
         if self.oracle == "chgnet":
-            from atomate2.forcefields.jobs import ForceFieldStaticMaker
-
-            relax = (self.relax_maker or _chgnet_relax()).make(current)
-            static_maker = self.static_maker or ForceFieldStaticMaker(force_field_name="CHGNet")
+            relax = (self.relax_maker or self.default_relax_maker()).make(current)
+            static_maker = self.static_maker or self.default_static_maker()
             final = static_maker.make(relax.output.structure)
             jobs += [relax, final]
             band_gap = None
         else:
-            from atomate2.vasp.flows.mp import MPGGADoubleRelaxStaticMaker
-
-            final = (self.vasp_maker or MPGGADoubleRelaxStaticMaker()).make(current)
+            final = (self.vasp_maker or self.default_vasp_maker()).make(current)
             jobs.append(final)
             band_gap = final.output.output.bandgap
         output = {

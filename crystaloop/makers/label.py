@@ -2,7 +2,10 @@
 
 It runs even when some oracle runs failed (their outputs arrive as ``None``): those candidates are
 marked ``oracle: failed``. Every label is upserted under ``(subject, oracle, calculation id)``,
-so running the collector again changes nothing.
+so running the collector again changes nothing. The surrogate's predictions made before the
+label existed travel with the subjects: the label keeps them (``predicted``), the output reports
+the pre-label MAE of the routed candidates and how many audited accepted predictions were within
+the surrogate's tolerance.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import Any
 from jobflow import Maker
 
 from crystaloop.makers.jobs import crystaloop_job
-from crystaloop.schemas import LabelOutput
+from crystaloop.ml.crysformer.targets import ENERGY_TOLERANCE as DEFAULT_TOLERANCE
+from crystaloop.schemas import STABLE_THRESHOLD, LabelOutput
 
 #: Why a candidate without an oracle result is marked failed.
 FAILED_REASON = (
@@ -57,44 +61,77 @@ class LabelMaker(Maker):
     ----------
     name
         Job name.
+    oracle
+        The oracle whose labels these are (set by the campaign from its plan; each result also
+        names its oracle, and they must agree).
     stable_threshold
         A candidate is stable when its energy above the hull is at most this (eV/atom).
     target
-        Surrogate target whose pre-label prediction error is reported (``mae_before``).
+        Surrogate target whose pre-label prediction error is reported (``mae_before``) and
+        whose audits are scored.
     """
 
     name: str = "label"
-    stable_threshold: float = 0.1
+    oracle: str = "chgnet"
+    stable_threshold: float = STABLE_THRESHOLD
     target: str = "e_form"
 
     @crystaloop_job("label", LabelOutput, tolerate_missing=True)
     def make(
         self, results: list[Any], subjects: list[dict[str, Any]], campaign: str, iteration: int
     ) -> LabelOutput:
-        """Label ``results`` (oracle sub-flow outputs, ``None`` where failed) of ``subjects``."""
+        """Label ``results`` (oracle sub-flow outputs, ``None`` where failed) of ``subjects``.
+
+        ``subjects`` are ``{"subject_id", "kind"}`` rows; a candidate's row also carries the
+        surrogate's ``scores`` made before the label existed, the ``surrogate`` and whether it
+        is an ``audit`` of an accepted prediction.
+        """
+        from crystaloop.settings import load_settings
+        from crystaloop.stores.candidates import CandidateStore
+        from crystaloop.stores.factory import open_store
+        from crystaloop.stores.labels import LabelStore
+
+        settings = load_settings()
+        labels = LabelStore(open_store(settings, "labels"))
+        out, docs = self.label(results, subjects, campaign, iteration, labels)
+        labels.upsert(docs)
+        states: dict[str, tuple[str, str | None]] = {
+            sid: ("failed", reason)
+            for sid, reason in out.failures.items()
+            if _kind(subjects, sid) == "candidate"
+        }
+        states.update({d.subject_id: ("done", None) for d in docs if d.kind == "candidate"})
+        CandidateStore(open_store(settings, "candidates")).set_oracle(states)
+        return out
+
+    def label(
+        self,
+        results: list[Any],
+        subjects: list[dict[str, Any]],
+        campaign: str,
+        iteration: int,
+        labels: Any,
+    ) -> tuple[LabelOutput, list[Any]]:
+        """Return the output and the label documents (nothing is written; ``labels`` is read).
+
+        Raises
+        ------
+        ValueError
+            When a result comes from another oracle than :attr:`oracle`.
+        """
         from crystaloop.chem.energies import (
             Phase,
             chemsys_of,
             energies_above_hull,
             formation_energy_per_atom,
+            shipped_references,
         )
         from crystaloop.schemas import LabelDoc
-        from crystaloop.settings import load_settings
-        from crystaloop.stores.candidates import CandidateStore
-        from crystaloop.stores.factory import open_store
-        from crystaloop.stores.labels import LabelStore, label_id
+        from crystaloop.stores.labels import label_id
 
-        settings = load_settings()
-        labels = LabelStore(open_store(settings, "labels"))
-        candidates = CandidateStore(open_store(settings, "candidates"))
-        kinds = {s["subject_id"]: s["kind"] for s in subjects}
-        scored = {
-            d["candidate_id"]: d
-            for d in candidates.get(i for i, k in kinds.items() if k == "candidate")
-        }
         docs: list[LabelDoc] = []
-        failed: list[tuple[str, str]] = []
-        oracle = settings.oracle
+        failures: dict[str, str] = {}
+        rows = {}
         for subject, result in zip(subjects, results, strict=True):
             sid = subject["subject_id"]
             ok = isinstance(result, dict) and None not in (
@@ -103,29 +140,29 @@ class LabelMaker(Maker):
                 result.get("calc_id"),
             )
             if not ok:
-                failed.append((sid, FAILED_REASON))
+                failures[sid] = FAILED_REASON
                 continue
-            oracle = result["oracle"]
+            if result["oracle"] != self.oracle:
+                raise ValueError(
+                    f"subject {sid}: a {result['oracle']} result in a {self.oracle} campaign"
+                )
             try:
                 energy = corrected_energy(result)
             except ValueError as err:
-                failed.append((sid, str(err)))
+                failures[sid] = str(err)
                 continue
             structure = _structure_of(result["structure"])
             elements = sorted({str(el) for el in structure.composition.elements})
-            candidate = scored.get(sid, {})
-            predicted = {
-                name: {"mean": v["mean"], "std": v["std"]}
-                for name, v in (candidate.get("scores") or {}).items()
-            }
+            scores = subject.get("scores") or {}
+            rows[sid] = subject
             docs.append(
                 LabelDoc(
-                    label_id=label_id(sid, oracle, str(result["calc_id"])),
+                    label_id=label_id(sid, self.oracle, str(result["calc_id"])),
                     subject_id=sid,
                     kind=subject["kind"],
                     campaign=campaign,
                     iteration=iteration,
-                    oracle=oracle,
+                    oracle=self.oracle,
                     calc_id=str(result["calc_id"]),
                     structure=structure.as_dict(),
                     formula=structure.composition.reduced_formula,
@@ -135,14 +172,20 @@ class LabelMaker(Maker):
                     energy=energy,
                     energy_per_atom=energy / len(structure),
                     band_gap=result.get("band_gap"),
-                    predicted=predicted or None,
-                    surrogate=candidate.get("surrogate"),
+                    predicted={
+                        name: {k: v[k] for k in ("mean", "std", "std_raw") if k in v}
+                        for name, v in scores.items()
+                    }
+                    or None,
+                    surrogate=subject.get("surrogate"),
+                    audit=bool(subject.get("audit")),
                 )
             )
-        refs = labels.references(oracle, {el for d in docs for el in d.elements})
+        refs = labels.references(self.oracle, {el for d in docs for el in d.elements})
+        shipped = shipped_references(self.oracle)
         for doc in docs:  # this batch's elemental phases count as references too
-            if len(doc.elements) == 1:
-                el = doc.elements[0]
+            el = doc.elements[0]
+            if len(doc.elements) == 1 and el not in shipped:
                 refs[el] = min(refs.get(el, doc.energy_per_atom), doc.energy_per_atom)
         targets = []
         for doc in docs:
@@ -152,32 +195,38 @@ class LabelMaker(Maker):
                 if doc.kind != "element":
                     targets.append(Phase(doc.label_id, comp, doc.energy))
         ids = {d.subject_id for d in docs}
-        others = labels.phases(oracle, {d.chemsys for d in docs}, exclude=ids)
+        others = labels.phases(self.oracle, {d.chemsys for d in docs}, exclude=ids)
         hull = energies_above_hull(targets, others, refs) if targets else {}
+        errors, audited, within, new_stable = [], 0, 0, []
         for doc in docs:
             doc.e_hull = hull.get(doc.label_id)
-        labels.upsert(docs)
-        for sid, reason in failed:
-            if kinds[sid] == "candidate":
-                candidates.set_oracle(sid, "failed", reason)
-        errors = []
-        new_stable = []
-        for doc in docs:
             if doc.kind != "candidate":
                 continue
-            candidates.set_oracle(doc.subject_id, "done")
             if doc.e_hull is not None and doc.e_hull <= self.stable_threshold:
                 new_stable.append(doc.subject_id)
-            mean = (doc.predicted or {}).get(self.target, {}).get("mean")
-            if mean is not None and doc.e_form is not None:
-                errors.append(abs(mean - doc.e_form))
-        mae = {self.target: sum(errors) / len(errors)} if errors else {}
-        return LabelOutput(
+            score = (rows[doc.subject_id].get("scores") or {}).get(self.target)
+            truth = getattr(doc, self.target, None)
+            if score is None or truth is None:
+                continue
+            if doc.audit:
+                audited += 1
+                within += abs(score["mean"] - truth) <= score.get("tolerance", DEFAULT_TOLERANCE)
+            else:
+                errors.append(abs(score["mean"] - truth))
+        output = LabelOutput(
             campaign=campaign,
             iteration=iteration,
-            oracle=oracle,
+            oracle=self.oracle,
             labelled=[d.subject_id for d in docs],
-            failed=[sid for sid, _ in failed],
+            failed=list(failures),
+            failures=failures,
             new_stable=new_stable,
-            mae_before=mae,
+            mae_before={self.target: sum(errors) / len(errors)} if errors else {},
+            audited=audited,
+            audit_within=within,
         )
+        return output, docs
+
+
+def _kind(subjects: list[dict[str, Any]], subject_id: str) -> str | None:
+    return next((s["kind"] for s in subjects if s["subject_id"] == subject_id), None)

@@ -26,21 +26,25 @@ class ScoreMaker(Maker):
     """
 
     name: str = "score"
-    model: str = "perov5"
+    model: str = "eform"
     batch_size: int = 256
 
     @crystaloop_job("score", ScoreOutput)
-    def make(self, screened: Any) -> ScoreOutput:
-        """Score ``screened`` (a :class:`ScreenOutput` or its reference); record the scores.
+    def make(self, screened: Any, calibration: dict[str, Any] | None = None) -> ScoreOutput:
+        """Score ``screened`` (a :class:`ScreenOutput` or its reference).
 
-        Candidates with an element the surrogate never saw are left unscored and listed.
+        ``calibration`` (``{target: {"scale", "accept_std", "level"}}``, the campaign's latest
+        recalibration on its own oracle labels) replaces the model's own. Each survivor's
+        scoring record goes into the output (the selection reads nothing else), and the scores
+        are written to the ``candidates`` store in one bulk write. Candidates with an element
+        the surrogate never saw have no scores.
         """
-        import numpy as np
         from pymatgen.core import Structure
 
+        from crystaloop.chem.energies import chemsys_of
         from crystaloop.ml.checkpoint import find_surrogate, load_ensemble, read_card
-        from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
-        from crystaloop.schemas import ScreenOutput
+        from crystaloop.ml.crysformer.scoring import score_structures
+        from crystaloop.schemas import ScoreRecord, ScreenOutput
         from crystaloop.settings import load_settings
         from crystaloop.stores.artifacts import artifact_store
         from crystaloop.stores.candidates import CandidateStore, get_batch
@@ -50,39 +54,29 @@ class ScoreMaker(Maker):
         settings = load_settings()
         directory = find_surrogate(self.model)
         ensemble = load_ensemble(directory, device=settings.device)
+        if calibration:
+            ensemble.apply_calibration(calibration)
         surrogate = f"{directory.name}@{read_card(directory)['sha256'][:12]}"
         rows = get_batch(artifact_store(settings), out.survivors)
-        items, unscorable = [], []
-        n_t = len(ensemble.config.targets)
-        for row in rows:
-            structure = Structure.from_dict(row["structure"])
-            if ensemble.unseen_elements([site.specie.Z for site in structure]):
-                unscorable.append(row["candidate_id"])
-            else:
-                items.append((row["candidate_id"], structure, np.full(n_t, np.nan, np.float32)))
-        scores: dict[str, dict[str, dict[str, float]]] = {}
-        if items:
-            config = ensemble.config
-            graphs = InMemoryGraphs(
-                list(build_samples(items, config.k, config.cutoff)), config.targets
+        structures = [(r["candidate_id"], Structure.from_dict(r["structure"])) for r in rows]
+        result = score_structures(
+            ensemble, structures, batch_size=self.batch_size, device=settings.device
+        )
+        records = [
+            ScoreRecord(
+                candidate_id=cid,
+                formula=structure.composition.reduced_formula,
+                chemsys=chemsys_of(str(el) for el in structure.composition.elements),
+                nsites=len(structure),
+                scores=result.scores.get(cid),
             )
-            result = ensemble.predict(graphs, batch_size=self.batch_size, device=settings.device)
-            confidence = ensemble.confidence(result.std)
-            for i, candidate_id in enumerate(result.ids):
-                scores[candidate_id] = {
-                    name: {
-                        "mean": float(result.mean[i, j]),
-                        "std": float(result.std[i, j]),
-                        "confidence": float(confidence[i, j]),
-                    }
-                    for j, name in enumerate(config.targets)
-                }
-        CandidateStore(open_store(settings, "candidates")).set_scores(surrogate, scores)
+            for cid, structure in structures
+        ]
+        CandidateStore(open_store(settings, "candidates")).set_scores(surrogate, result.scores)
         return ScoreOutput(
             campaign=out.campaign,
             iteration=out.iteration,
             survivors=out.survivors,
             surrogate=surrogate,
-            scored=len(scores),
-            unscorable=unscorable,
+            records=records,
         )

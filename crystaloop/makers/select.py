@@ -16,30 +16,34 @@ STRATEGIES = ("surrogate", "random")
 
 @dataclass
 class SelectMaker(Maker):
-    """The seed's confidence routing with an oracle budget and a diversity rule.
+    """The seed's confidence routing with an oracle budget, a diversity rule and an audit.
 
     See :mod:`crystaloop.chem.selection`. Known structures never reach this step: the screens
     drop duplicates of the corpus and of the campaign's earlier candidates, whose stored labels
-    stand.
+    stand. The step is a function of the score step's records: it reads no store.
 
     Attributes
     ----------
     name
         Job name.
     target
-        Surrogate target to select on (lower is better).
+        Surrogate target to select on (lower is better; an energy: band gaps never route).
     threshold, kappa, min_confidence
         Promising when ``mean − kappa·σ ≤ threshold``; accepted when also
         ``confidence ≥ min_confidence`` and ``mean ≤ threshold``.
     budget
-        Oracle calculations per iteration.
+        Oracle calculations per iteration (audits included).
     max_per_formula, max_per_chemsys
         Diversity caps per iteration.
+    audit_share
+        Share of the budget spent on a random sample of the accepted candidates (at least one
+        calculation when anything was accepted), to measure how often accepted predictions are
+        right.
     strategy
         ``surrogate`` (the routing above) or ``random``: the budget drawn uniformly from the
         screened candidates (a baseline; seeded by ``seed`` and the iteration).
     seed
-        Seed of the random strategy.
+        Seed of the random strategy and of the audit sample.
     """
 
     name: str = "select"
@@ -50,13 +54,21 @@ class SelectMaker(Maker):
     budget: int = 8
     max_per_formula: int = 1
     max_per_chemsys: int = 2
+    audit_share: float = 0.1
     strategy: str = "surrogate"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        from crystaloop.ml.crysformer.targets import target_info
+
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"unknown selection strategy {self.strategy!r}: choose {', '.join(STRATEGIES)}"
+            )
+        if not target_info(self.target).routable:
+            raise ValueError(
+                f"target {self.target!r} cannot route candidates: select on an energy "
+                "(e_form, formation_energy_per_atom, heat_ref, ...), never on a band gap"
             )
 
     def policy(self, budget: int | None = None) -> Any:
@@ -70,54 +82,70 @@ class SelectMaker(Maker):
             values["budget"] = budget
         return SelectionPolicy(**values)
 
-    @crystaloop_job("select", SelectOutput)
-    def make(self, scored: Any, budget: int | None = None) -> SelectOutput:
-        """Select from ``scored`` (a :class:`ScoreOutput`); ``budget`` overrides the field."""
-        from crystaloop.chem.energies import chemsys_of
+    def route(self, scored: Any, budget: int | None = None) -> tuple[SelectOutput, Any]:
+        """Return the output and the :class:`~crystaloop.chem.selection.Selection` of ``scored``.
+
+        A pure function of the score step's records (callable without jobflow).
+
+        Raises
+        ------
+        ValueError
+            When the surrogate has scores but not for :attr:`target`.
+        """
         from crystaloop.chem.selection import Scored, select, select_random
         from crystaloop.schemas import ScoreOutput
-        from crystaloop.settings import load_settings
-        from crystaloop.stores.artifacts import artifact_store
-        from crystaloop.stores.candidates import CandidateStore, get_batch
-        from crystaloop.stores.factory import open_store
 
         out = ScoreOutput.model_validate(scored)
-        settings = load_settings()
-        ids = [row["candidate_id"] for row in get_batch(artifact_store(settings), out.survivors)]
-        candidates = CandidateStore(open_store(settings, "candidates"))
-        docs = {d["candidate_id"]: d for d in candidates.get(ids)}
         items = []
-        for candidate_id in ids:
-            doc = docs[candidate_id]
-            score = (doc.get("scores") or {}).get(self.target)
-            if doc.get("scores") and score is None:
+        for record in out.records:
+            score = (record.scores or {}).get(self.target)
+            if record.scores and score is None:
                 raise ValueError(
-                    f"candidate {candidate_id}: surrogate {doc.get('surrogate')} has no target "
-                    f"{self.target!r} (it has {', '.join(doc['scores'])})"
+                    f"candidate {record.candidate_id}: surrogate {out.surrogate} has no target "
+                    f"{self.target!r} (it has {', '.join(record.scores)})"
                 )
-            elements = [s["element"] for site in doc["structure"]["sites"] for s in site["species"]]
             items.append(
                 Scored(
-                    candidate_id,
-                    doc["formula"],
-                    chemsys_of(elements),
+                    record.candidate_id,
+                    record.formula,
+                    record.chemsys,
                     **({k: score[k] for k in ("mean", "std", "confidence")} if score else {}),
                 )
             )
+        seed = self.seed + 1000 * max(out.iteration, 0)
         if self.strategy == "random":
-            n = self.budget if budget is None else budget
-            selection = select_random(items, n, self.seed + 1000 * max(out.iteration, 0))
+            selection = select_random(items, self.budget if budget is None else budget, seed)
         else:
-            selection = select(items, self.policy(budget))
-        routes = {i: "dft" for i in selection.dft}
-        routes.update({i: "predicted" for i in selection.accepted})
-        routes.update({i: "rejected" for i in selection.rejected})
-        candidates.set_selection(routes, selection.reasons)
-        return SelectOutput(
+            selection = select(items, self.policy(budget), seed)
+        chosen = set(selection.dft) | set(selection.audit)
+        result = SelectOutput(
             campaign=out.campaign,
             iteration=out.iteration,
             dft=selection.dft,
             accepted=selection.accepted,
+            audit=selection.audit,
             rejected=len(selection.rejected),
             target=self.target,
+            surrogate=out.surrogate,
+            picks=[r for r in out.records if r.candidate_id in chosen],
         )
+        return result, selection
+
+    @crystaloop_job("select", SelectOutput)
+    def make(self, scored: Any, budget: int | None = None) -> SelectOutput:
+        """Select from ``scored`` (a :class:`ScoreOutput`); ``budget`` overrides the field.
+
+        Every candidate's route and reason go to the ``candidates`` store in one bulk write.
+        """
+        from crystaloop.settings import load_settings
+        from crystaloop.stores.candidates import CandidateStore
+        from crystaloop.stores.factory import open_store
+
+        result, selection = self.route(scored, budget)
+        routes = {i: "dft" for i in selection.dft}
+        routes.update({i: "predicted" for i in selection.accepted})
+        routes.update({i: "rejected" for i in selection.rejected})
+        CandidateStore(open_store(load_settings(), "candidates")).set_selection(
+            routes, selection.reasons, selection.audit
+        )
+        return result

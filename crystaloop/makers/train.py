@@ -2,51 +2,43 @@
 
 Each checks its buffer first: with fewer new labels than its threshold, and the last model younger
 than ``max_age`` iterations, it returns the previous model unchanged (``trained: False``, with the
-reason). Otherwise it fine-tunes from the previous checkpoint, writes the new model under
-``<home>/models/<campaign>/`` and registers it in the ``models`` store.
+reason); the surrogate step re-fits the confidence calibration either way. Otherwise it
+fine-tunes from the previous checkpoint, writes the new model under ``<home>/models/<campaign>/``
+and registers it in the ``models`` store.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobflow import Maker
 
 from crystaloop.makers.jobs import crystaloop_job
-from crystaloop.schemas import TrainOutput
-
-
-def _rank(label_id: str, seed: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}:{label_id}".encode()).digest()[:8], "big")
-
-
-def validation_ids(ids: list[str], fraction: float, seed: int) -> set[str]:
-    """Return the ids held out for validation: a seeded hash order, at least one of ≥ 3 labels.
-
-    With fewer than 3 labels none is held out (the caller validates on the training labels).
-    """
-    if len(ids) < 3:
-        return set()
-    n_val = min(len(ids) - 2, max(1, round(fraction * len(ids))))
-    return set(sorted(ids, key=lambda i: _rank(i, seed))[:n_val])
+from crystaloop.schemas import STABLE_THRESHOLD, TrainOutput
 
 
 @dataclass
 class TrainSurrogateMaker(Maker):
-    """Fine-tune the Crysformer ensemble on the oracle's labels.
+    """Fine-tune the Crysformer ensemble on the oracle's labels, and recalibrate it.
+
+    Every iteration (whether or not it fine-tunes) the confidence is re-fitted on the
+    campaign's oracle-labelled candidates: the surrogate's predictions made before each label
+    existed, on the unrelaxed generated structures where it is used (joined by the model's own
+    validation residuals while the campaign has fewer than ``min_campaign_points``). The new
+    calibration travels to the next iteration's score step in this step's output.
 
     Attributes
     ----------
     name
         Job name.
+    oracle
+        The oracle whose labels train the surrogate (set by the campaign from its plan).
     targets
         Label fields the surrogate predicts (``e_form``: the oracle's formation energy per atom;
         ``band_gap`` only for an oracle that gives one).
     head_map
-        Where a new target's head starts when the previous model has other targets
-        (``e_form`` from the shipped models' ``heat_ref``).
+        Where a new target's head starts when the previous model has other targets.
     min_new_labels
         Buffer threshold: new candidate labels needed to retrain.
     max_age
@@ -54,14 +46,18 @@ class TrainSurrogateMaker(Maker):
     epochs, patience, lr, members
         Fine-tuning (AdamW with early stopping on a hash-split validation set).
     val_fraction, seed
-        Validation split of the labels by a seeded hash of their id.
+        Validation split of the labels by a seeded hash of their subject and oracle.
     max_labels
         Newest labels used at most.
+    min_campaign_points
+        Campaign labels with a recorded prediction from which the calibration uses them alone.
     frozen
-        Keep the model: only the forced bootstrap fine-tune runs (the "no retraining" baseline).
+        Keep the model: only the forced bootstrap fine-tune runs (the "no retraining" baseline);
+        the calibration is still re-fitted.
     """
 
     name: str = "train surrogate"
+    oracle: str = "chgnet"
     targets: tuple[str, ...] = ("e_form",)
     head_map: dict[str, str] = field(default_factory=lambda: {"e_form": "heat_ref"})
     min_new_labels: int = 4
@@ -69,59 +65,64 @@ class TrainSurrogateMaker(Maker):
     epochs: int = 15
     patience: int = 5
     lr: float = 5e-4
-    members: int = 3
+    members: int = 5
     val_fraction: float = 0.2
     seed: int = 0
     max_labels: int = 20000
+    min_campaign_points: int = 30
     frozen: bool = False
 
     @crystaloop_job("train", TrainOutput)
     def make(
         self, labelled: Any, model: str, campaign: str, iteration: int, force: bool = False
     ) -> TrainOutput:
-        """Retrain from ``model`` if the buffer is full (always with ``force``)."""
+        """Retrain from ``model`` if the buffer is full (always with ``force``); recalibrate."""
         return self.train(model, campaign, iteration, force)
 
     def train(self, model: str, campaign: str, iteration: int, force: bool = False) -> TrainOutput:
         """Run the job's body (callable without jobflow)."""
-        import numpy as np
-        from pymatgen.core import Structure
-
-        from crystaloop.ml.checkpoint import find_surrogate, load_ensemble, save_ensemble
-        from crystaloop.ml.crysformer.config import CrysformerConfig
-        from crystaloop.ml.crysformer.ensemble import train_ensemble
-        from crystaloop.ml.crysformer.transfer import transfer_state
-        from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
-        from crystaloop.ml.training import TrainOptions, normalization
-        from crystaloop.schemas import ModelDoc
         from crystaloop.settings import load_settings
         from crystaloop.stores.factory import open_store
         from crystaloop.stores.labels import LabelStore
         from crystaloop.stores.models import ModelRegistry
 
-        if self.frozen and not force:
-            return TrainOutput.skipped(campaign, iteration, model, "frozen: the model is kept")
         settings = load_settings()
         labels = LabelStore(open_store(settings, "labels"))
         registry = ModelRegistry(open_store(settings, "models"))
+        out = self._fine_tune(model, campaign, iteration, force, settings, labels, registry)
+        out.calibration = self.recalibrate(out.model, campaign, labels)
+        return out
+
+    def _fine_tune(
+        self,
+        model: str,
+        campaign: str,
+        iteration: int,
+        force: bool,
+        settings: Any,
+        labels: Any,
+        registry: Any,
+    ) -> TrainOutput:
+        import numpy as np
+        from pymatgen.core import Structure
+
+        from crystaloop.ml.checkpoint import find_surrogate, load_ensemble, save_ensemble
+        from crystaloop.ml.crysformer.finetune import finetune_ensemble
+        from crystaloop.ml.data.dataset import InMemoryGraphs, build_samples
+        from crystaloop.ml.data.split import holdout_ids
+        from crystaloop.ml.training import TrainOptions
+        from crystaloop.schemas import ModelDoc
+
+        if self.frozen and not force:
+            return TrainOutput.skipped(campaign, iteration, model, "frozen: the model is kept")
         previous = registry.latest(campaign, "surrogate")
         since = previous.iteration + 1 if previous else -1
-        fresh = labels.count(
-            {
-                "campaign": campaign,
-                "kind": "candidate",
-                "oracle": settings.oracle,
-                "iteration": {"$gte": since},
-            }
-        )
+        fresh = labels.count_new(campaign, self.oracle, since)
         age = iteration - (previous.iteration if previous else -1)
         if not force and (fresh == 0 or (fresh < self.min_new_labels and age < self.max_age)):
             reason = f"{fresh} new labels < {self.min_new_labels}, model {age} iterations old"
             return TrainOutput.skipped(campaign, iteration, model, reason)
-        docs = labels.query(
-            {"oracle": settings.oracle, **{t: {"$ne": None} for t in self.targets}},
-            properties=["subject_id", "oracle", "structure", *self.targets],
-        )[-self.max_labels :]
+        docs = labels.training_set(self.oracle, self.targets, self.max_labels)
         # keyed by subject and oracle, not by label id (which holds the calculation's random
         # uuid): the validation split, and so the model, is the same when a run is repeated
         items = [
@@ -134,27 +135,20 @@ class TrainSurrogateMaker(Maker):
         ]
         if not items:
             raise ValueError(
-                f"campaign {campaign}: no {settings.oracle} labels with {', '.join(self.targets)} "
+                f"campaign {campaign}: no {self.oracle} labels with {', '.join(self.targets)} "
                 "to train the surrogate on (did every oracle run of the bootstrap fail?)"
             )
-        val_ids = validation_ids([i for i, _, _ in items], self.val_fraction, self.seed)
-        directory = find_surrogate(model)
-        base = load_ensemble(directory, device="cpu")
-        old = base.config
-        config = CrysformerConfig.from_dict({**old.to_dict(), "targets": list(self.targets)})
-        graphs = InMemoryGraphs(list(build_samples(items, config.k, config.cutoff)), config.targets)
+        val_ids = holdout_ids([i for i, _, _ in items], self.val_fraction, self.seed)
+        base = load_ensemble(find_surrogate(model), device="cpu")
+        config = base.config
+        graphs = InMemoryGraphs(
+            list(build_samples(items, config.k, config.cutoff)), list(self.targets)
+        )
         order = [s.sample_id for s in graphs.samples]
         train_set = graphs.subset([k for k, i in enumerate(order) if i not in val_ids])
         val_set = graphs.subset([k for k, i in enumerate(order) if i in val_ids])
         if not val_ids:  # too few labels to hold any back: validate on the training labels
             val_set = train_set
-        states = [m.state_dict() for m in base.members][: self.members]
-        if list(old.targets) != list(config.targets):
-            mean, std = normalization(train_set.target_values())
-            states = [
-                transfer_state(s, old, config, self.head_map, mean, std, seed=self.seed + k)
-                for k, s in enumerate(states)
-            ]
         options = TrainOptions(
             epochs=self.epochs,
             patience=self.patience,
@@ -163,12 +157,20 @@ class TrainSurrogateMaker(Maker):
             seed=self.seed + iteration + 1,
             device=settings.device,
         )
-        ensemble = train_ensemble(
-            config, train_set, val_set, len(states), options, init_states=states
+        ensemble = finetune_ensemble(
+            base,
+            train_set,
+            val_set,
+            options,
+            targets=self.targets,
+            head_map=self.head_map,
+            members=self.members,
         )
         metrics = ensemble.evaluate(val_set, device=settings.device)
         out_dir = settings.home / "models" / campaign / f"surrogate-{iteration}"
-        card = save_ensemble(ensemble, out_dir, name=f"{campaign}-surrogate-{iteration}")
+        card = save_ensemble(
+            ensemble, out_dir, name=f"{campaign}-surrogate-{iteration}", label_oracle=self.oracle
+        )
         model_id = f"{campaign}:surrogate:{iteration}"
         registry.register(
             ModelDoc(
@@ -192,6 +194,50 @@ class TrainSurrogateMaker(Maker):
             reason=f"{fresh} new labels; {len(train_set)} train / {len(val_ids)} validation",
             model_id=model_id,
         )
+
+    def recalibrate(self, model: str, campaign: str, labels: Any) -> dict[str, Any] | None:
+        """Return the confidence calibration of ``model`` re-fitted on the campaign's labels.
+
+        The data are the campaign's candidate labels whose pre-label prediction recorded the
+        raw σ (errors per atom for per-cell targets), joined by the model's validation residuals
+        while there are fewer than :attr:`min_campaign_points`. ``None`` when the model has no
+        target the campaign labels.
+        """
+        import numpy as np
+
+        from crystaloop.ml.checkpoint import find_surrogate, load_ensemble
+        from crystaloop.ml.crysformer.targets import target_info
+        from crystaloop.ml.crysformer.uncertainty import fit_calibration
+
+        ensemble = load_ensemble(find_surrogate(model), device="cpu")
+        names = [t for t in ensemble.config.targets if t in self.targets]
+        if not names:
+            return None
+        rows = labels.prelabel_predictions(campaign, self.oracle, names)
+        out: dict[str, Any] = {}
+        for name in names:
+            j = ensemble.config.targets.index(name)
+            info = target_info(name)
+            pairs = [
+                (
+                    (r["predicted"][name]["mean"] - r[name]) / _atoms(r, info),
+                    r["predicted"][name]["std_raw"] / _atoms(r, info),
+                )
+                for r in rows
+                if name in (r.get("predicted") or {})
+                and "std_raw" in r["predicted"][name]
+                and r.get(name) is not None
+            ]
+            err = np.array([p[0] for p in pairs], float)
+            std = np.array([p[1] for p in pairs], float)
+            used = "campaign"
+            if len(pairs) < self.min_campaign_points and ensemble.residuals is not None:
+                err = np.concatenate([err, ensemble.residuals[:, 0, j]])
+                std = np.concatenate([std, ensemble.residuals[:, 1, j]])
+                used = "campaign + validation"
+            fitted = fit_calibration(err, std, info.tolerance, ensemble.level)
+            out[name] = fitted | {"campaign_points": len(pairs), "data": used}
+        return out
 
 
 @dataclass
@@ -229,14 +275,20 @@ class TrainGeneratorMaker(Maker):
         The screen-pass check of the fine-tuned model (``check_samples`` 0: no check).
     frozen
         Never fine-tune (a baseline that keeps the starting generator).
+    oracle
+        The oracle whose stable labels are the discoveries (set by the campaign from its plan).
     mode
         Which model of the bundle to fine-tune: ``abinitio`` (campaigns) or ``csp`` (designs).
+    composition
+        ``csp``: the formula the screen-pass check samples (a design's formula).
     """
 
     name: str = "train generator"
+    oracle: str = "chgnet"
     mode: str = "abinitio"
+    composition: str | None = None
     min_new_stable: int = 2
-    stable_threshold: float = 0.1
+    stable_threshold: float = STABLE_THRESHOLD
     epochs: int = 20
     lr: float = 2e-4
     seconds: float = 60.0
@@ -259,7 +311,7 @@ class TrainGeneratorMaker(Maker):
         import torch
         from pymatgen.core import Structure
 
-        from crystaloop.chem.symmetry import idealized_primitive
+        from crystaloop.chem.symmetry import SymmetryError, idealized_primitive
         from crystaloop.ml.checkpoint import read_card
         from crystaloop.ml.generative.checkpoint import (
             find_generator,
@@ -287,38 +339,35 @@ class TrainGeneratorMaker(Maker):
         previous = registry.latest(campaign, "generator")
         since = previous.iteration + 1 if previous else 0
         labels = LabelStore(open_store(settings, "labels"))
-        stable = labels.query(
-            {
-                "campaign": campaign,
-                "kind": "candidate",
-                "oracle": settings.oracle,
-                "iteration": {"$gte": since},
-                "e_hull": {"$lte": self.stable_threshold},
-            },
-            properties=["label_id", "structure"],
+        stable = labels.stable_since(
+            campaign, self.oracle, since, self.stable_threshold, ["label_id", "structure"]
         )
         directory = find_generator(model, self.mode)
         generator = load_generator(directory, device="cpu")
         cfg = generator.config
         new = []
+        spglib_failed = 0  # discoveries spglib cannot analyse: left out, not counted as P1
         for doc in stable:
             ideal = Structure.from_dict(doc["structure"])
             if self.idealize:
-                ideal = idealized_primitive(ideal, self.symprec)
+                try:
+                    ideal = idealized_primitive(ideal, self.symprec)
+                except SymmetryError:
+                    spglib_failed += 1
+                    continue
             if ideal is not None and len(ideal) <= cfg.max_atoms:
                 new.append(crystal_arrays(ideal, source_id=doc["label_id"]))
         if len(new) < max(1, self.min_new_stable):
             reason = (
                 f"{len(stable)} new stable, {len(new)} of them with symmetry at symprec "
                 f"{self.symprec:g} and at most {cfg.max_atoms} atoms < {self.min_new_stable}"
+                + (f" ({spglib_failed} left out: spglib failed)" if spglib_failed else "")
             )
             return TrainOutput.skipped(campaign, iteration, model, reason)
         allowed = {int(z) for c in new for z in c.numbers}
         corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
         old = []
-        for doc in corpus.corpus.query(
-            {"nsites": {"$lte": cfg.max_atoms}}, properties=["material_id", "structure"], limit=2000
-        ):
+        for doc in corpus.structures_up_to(cfg.max_atoms, 2000):
             arrays = crystal_arrays(
                 Structure.from_dict(doc["structure"]), source_id=doc["material_id"]
             )
@@ -340,9 +389,17 @@ class TrainGeneratorMaker(Maker):
         if self.check_samples > 0:
             seed = self.seed + iteration
             parent = load_generator(directory, device=settings.device)
-            before = screen_pass_rate(parent, self.check_samples, self.check_steps, seed, settings)
+            composition = self.composition if self.mode == "csp" else None
+            before = screen_pass_rate(
+                parent, self.check_samples, self.check_steps, seed, settings, composition
+            )
             after = screen_pass_rate(
-                generator.to(settings.device), self.check_samples, self.check_steps, seed, settings
+                generator.to(settings.device),
+                self.check_samples,
+                self.check_steps,
+                seed,
+                settings,
+                composition,
             )
             training["screen_pass_rate"] = {"parent": before, "fine_tuned": after}
             if after < self.min_pass_ratio * before:
@@ -355,7 +412,8 @@ class TrainGeneratorMaker(Maker):
         training |= {
             "fine_tuned_from": str(model),
             "new_stable": len(new),
-            "stable_without_symmetry": len(stable) - len(new),
+            "stable_without_symmetry": len(stable) - len(new) - spglib_failed,
+            "stable_spglib_failed": spglib_failed,
             "replayed": len(train_set) - len(new),
             "epochs_run": len(result.history),
             "seconds": round(result.seconds, 1),
@@ -387,10 +445,18 @@ class TrainGeneratorMaker(Maker):
         )
 
 
-def screen_pass_rate(model: Any, n: int, steps: int, seed: int, settings: Any) -> float:
-    """Return the fraction of ``n`` ab initio samples of ``model`` that pass the screens.
+def _atoms(row: dict[str, Any], info: Any) -> float:
+    """Return the divisor that takes a label's value per atom (its site count if per cell)."""
+    return float(row["nsites"]) if info.per_cell else 1.0
 
-    The screens are those of a campaign without the corpus: validity, charge balance, species,
+
+def screen_pass_rate(
+    model: Any, n: int, steps: int, seed: int, settings: Any, composition: str | None = None
+) -> float:
+    """Return the fraction of ``n`` samples of ``model`` that pass the screens.
+
+    Ab initio, or of ``composition`` for a CSP model (which cannot sample without one). The
+    screens are those of a campaign without the corpus: validity, charge balance, species,
     space group and duplicates within the batch. Sampling is seeded by ``seed``.
     """
     from crystaloop.chem.screens import ScreenConfig, screen_structures
@@ -399,7 +465,9 @@ def screen_pass_rate(model: Any, n: int, steps: int, seed: int, settings: Any) -
     from crystaloop.ml.generative.samplers import SamplerOptions
 
     options = SamplerOptions(steps=steps)
-    crystals = sample_batch(model, n, seed, options=options, device=settings.device)
+    crystals = sample_batch(
+        model, n, seed, composition=composition, options=options, device=settings.device
+    )
     structures = [to_structure(c.lattice, c.frac, c.numbers) for c in crystals]
     verdicts = screen_structures(structures, ScreenConfig(max_sites=settings.max_sites))
     return sum(v.passed for v in verdicts) / max(1, len(verdicts))

@@ -1,7 +1,8 @@
 """Checkpoints: weights + configuration + normalisation + calibration, addressed by sha256.
 
 A model directory holds ``model.pt`` (``torch.save`` of plain containers and tensors, loaded with
-``torch.load(weights_only=True)``, never unpickled) and ``model.json`` (kind, targets,
+``torch.load(weights_only=True)``, never unpickled: the members' weights, the σ calibration and
+the validation residuals it was fitted on) and ``model.json`` (kind, targets,
 configuration, metrics and the sha256 of ``model.pt``, checked on every load).
 """
 
@@ -60,9 +61,16 @@ def write_weights(payload: dict[str, Any], directory: Path) -> bytes:
 
 
 def save_ensemble(
-    ensemble: CrysformerEnsemble, directory: str | os.PathLike[str], name: str | None = None
+    ensemble: CrysformerEnsemble,
+    directory: str | os.PathLike[str],
+    name: str | None = None,
+    label_oracle: str | None = None,
 ) -> dict[str, Any]:
-    """Write ``model.pt`` and ``model.json`` into ``directory``; return the card."""
+    """Write ``model.pt`` and ``model.json`` into ``directory``; return the card.
+
+    ``label_oracle``: the oracle whose labels the model learnt (recorded in the card, so a
+    campaign of that oracle needs no bootstrap labels).
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -72,8 +80,15 @@ def save_ensemble(
             {k: v.detach().cpu() for k, v in m.state_dict().items()} for m in ensemble.members
         ],
         "scale": torch.as_tensor(np.asarray(ensemble.scale), dtype=torch.float64),
-        "tolerance": float(ensemble.tolerance),
+        "level": float(ensemble.level),
+        "mc_samples": int(ensemble.mc_samples),
     }
+    if ensemble.accept_std is not None:
+        payload["accept_std"] = torch.as_tensor(
+            np.asarray(ensemble.accept_std), dtype=torch.float64
+        )
+    if ensemble.residuals is not None:
+        payload["residuals"] = torch.as_tensor(ensemble.residuals, dtype=torch.float32)
     data = write_weights(payload, out)
     card = {
         "name": name or out.name,
@@ -88,6 +103,8 @@ def save_ensemble(
         "created": datetime.now(UTC).isoformat(),
         "crystaloop_version": __version__,
     }
+    if label_oracle is not None:
+        card["label_oracle"] = label_oracle
     (out / CARD).write_text(json.dumps(card, indent=2))
     return card
 
@@ -138,10 +155,15 @@ def load_ensemble(directory: str | os.PathLike[str], device: str = "cpu") -> Cry
         model = Crysformer(config)
         model.load_state_dict(state)
         members.append(model.to(device).eval())
+    accept = payload.get("accept_std")
+    residuals = payload.get("residuals")
     return CrysformerEnsemble(
         members,
         scale=payload["scale"].cpu().numpy(),
-        tolerance=float(payload["tolerance"]),
+        accept_std=accept.cpu().numpy() if accept is not None else None,
+        level=float(payload.get("level", 0.9)),
+        mc_samples=int(payload.get("mc_samples", 0)),
+        residuals=residuals.cpu().numpy() if residuals is not None else None,
         metrics=card.get("metrics", {}),
     )
 

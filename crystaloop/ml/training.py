@@ -36,7 +36,13 @@ class TrainOptions:
     patience
         Epochs without validation improvement before stopping.
     lr_patience, lr_factor
-        Plateau LR decay.
+        Plateau LR decay (``schedule="plateau"``).
+    schedule
+        ``"plateau"`` (halve the rate when the validation score stalls) or ``"cosine"``: a
+        linear warm-up over ``warmup_epochs``, then a cosine decay to ``min_lr_factor × lr``
+        at the last of ``epochs``, so the rate decays within the run's budget.
+    warmup_epochs, min_lr_factor
+        Of the cosine schedule.
     loss
         ``"l1"`` or ``"mse"`` on normalised targets.
     seed
@@ -54,6 +60,9 @@ class TrainOptions:
     patience: int = 20
     lr_patience: int = 6
     lr_factor: float = 0.5
+    schedule: str = "plateau"
+    warmup_epochs: int = 2
+    min_lr_factor: float = 0.01
     loss: str = "l1"
     seed: int = 0
     device: str = "cpu"
@@ -223,9 +232,7 @@ def train(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=options.lr_factor, patience=options.lr_patience
-    )
+    scheduler = _scheduler(optimizer, options)
     result = TrainResult(model=model)
     best_score, best_state, stale = math.inf, None, 0
     t_total = 0.0
@@ -246,7 +253,10 @@ def train(
         t_total += time.perf_counter() - t0
         val = evaluate(model, val_set, device=options.device)
         score = _score(val, std, config.targets)
-        scheduler.step(score)
+        if options.schedule == "plateau":
+            scheduler.step(score)
+        else:
+            scheduler.step()
         entry = {
             "epoch": epoch,
             "train_loss": total / max(count, 1),
@@ -269,6 +279,28 @@ def train(
     result.seconds_per_epoch = t_total / max(len(result.history), 1)
     model.eval()
     return result
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, options: TrainOptions) -> Any:
+    """Return the learning-rate scheduler of ``options`` (stepped once per epoch)."""
+    if options.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=options.lr_factor, patience=options.lr_patience
+        )
+    if options.schedule != "cosine":
+        raise ValueError(f"unknown schedule {options.schedule!r}: choose plateau or cosine")
+    warmup = max(0, min(options.warmup_epochs, options.epochs - 1))
+    decay = max(1, options.epochs - warmup)
+
+    def factor(epoch: int) -> float:  # epoch: epochs done so far
+        if epoch < warmup:
+            return (epoch + 1) / (warmup + 1)
+        t = min(1.0, (epoch - warmup + 1) / decay)
+        return options.min_lr_factor + (1 - options.min_lr_factor) * 0.5 * (
+            1 + math.cos(math.pi * t)
+        )
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _seen_elements(source: GraphSource, size: int) -> torch.Tensor:

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from crystaloop.schemas.artifact import ArtifactRef
+from crystaloop.schemas.campaign import (
+    CampaignRecord,
+    CampaignStatus,
+    FailedStep,
+    IterationRecord,
+    IterationStatus,
+)
 from crystaloop.schemas.candidate import (
     CandidateDoc,
     GenerateOutput,
     ScoreOutput,
+    ScoreRecord,
     ScreenOutput,
 )
 from crystaloop.schemas.corpus import CorpusEntry, Property, Provenance, SourceRef
 from crystaloop.schemas.label import (
+    STABLE_THRESHOLD,
     LabelDoc,
     LabelOutput,
     ModelDoc,
@@ -21,6 +30,11 @@ from crystaloop.schemas.label import (
 
 __all__ = [
     "ArtifactRef",
+    "CampaignRecord",
+    "CampaignStatus",
+    "FailedStep",
+    "IterationRecord",
+    "IterationStatus",
     "CandidateDoc",
     "CorpusEntry",
     "GenerateOutput",
@@ -31,7 +45,9 @@ __all__ = [
     "Property",
     "Provenance",
     "ScoreOutput",
+    "ScoreRecord",
     "ScreenOutput",
+    "STABLE_THRESHOLD",
     "SelectOutput",
     "SourceRef",
     "TrainOutput",

@@ -38,6 +38,9 @@ class CandidateDoc(BaseModel):
     selection, selection_reason
         ``dft`` (sent to the oracle), ``predicted`` (accepted on the surrogate's confident
         prediction, never mixed with oracle labels) or ``rejected``, and why.
+    audit
+        An accepted candidate also sent to the oracle to measure how often accepted
+        predictions are right (its selection stays ``predicted``).
     oracle, oracle_error
         ``done`` or ``failed`` once its oracle run has finished, and the failure's reason.
     """
@@ -63,6 +66,7 @@ class CandidateDoc(BaseModel):
     scores: dict[str, dict[str, float]] | None = None
     selection: Literal["dft", "predicted", "rejected"] | None = None
     selection_reason: str | None = None
+    audit: bool = False
     oracle: Literal["done", "failed"] | None = None
     oracle_error: str | None = None
 
@@ -89,12 +93,41 @@ class ScreenOutput(BaseModel):
     dropped: dict[str, int]
 
 
+class ScoreRecord(BaseModel):
+    """One survivor as the selection sees it: its id, chemistry and the surrogate's scores.
+
+    Attributes
+    ----------
+    candidate_id, formula, chemsys, nsites
+        The candidate.
+    scores
+        ``{target: {"mean", "std", "std_raw", "confidence"}}`` (``std``: calibrated σ,
+        ``std_raw``: the ensemble's own spread); ``None`` when the surrogate cannot score it
+        (an element it never saw).
+    """
+
+    candidate_id: str
+    formula: str
+    chemsys: str
+    nsites: int
+    scores: dict[str, dict[str, float]] | None = None
+
+
 class ScoreOutput(BaseModel):
-    """Output of a score job: how many survivors were scored, by which surrogate."""
+    """Output of a score job: each survivor's scoring record, and the surrogate that scored."""
 
     campaign: str
     iteration: int
     survivors: ArtifactRef
     surrogate: str
-    scored: int
-    unscorable: list[str]
+    records: list[ScoreRecord]
+
+    @property
+    def scored(self) -> int:
+        """How many survivors have scores."""
+        return sum(1 for r in self.records if r.scores is not None)
+
+    @property
+    def unscorable(self) -> list[str]:
+        """The survivors the surrogate cannot score."""
+        return [r.candidate_id for r in self.records if r.scores is None]

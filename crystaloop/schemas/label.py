@@ -6,6 +6,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crystaloop.schemas.candidate import ScoreRecord
+
+#: Energy above the hull (eV/atom) at or below which a structure counts as stable: the one
+#: default of every campaign (DESIGN.md §5, S.U.N.); a campaign's own value is in its plan.
+STABLE_THRESHOLD = 0.1
+
 #: What an oracle calculation labelled: a generated candidate, a corpus phase or an element.
 SubjectKind = Literal["candidate", "corpus", "element"]
 
@@ -23,6 +29,10 @@ class OracleSubject(BaseModel):
         ``Structure.as_dict()``.
     campaign, iteration
         The campaign and iteration that asked for it (references are shared by campaigns).
+    scores, surrogate
+        A candidate's scores made before the oracle ran, and the surrogate that made them.
+    audit
+        A candidate accepted as predicted, sent to the oracle to audit the routing.
     """
 
     subject_id: str
@@ -30,6 +40,13 @@ class OracleSubject(BaseModel):
     structure: dict[str, Any]
     campaign: str | None = None
     iteration: int | None = None
+    scores: dict[str, dict[str, float]] | None = None
+    surrogate: str | None = None
+    audit: bool = False
+
+    def row(self) -> dict[str, Any]:
+        """Return what the label step needs of the subject (everything but the structure)."""
+        return self.model_dump(include={"subject_id", "kind", "scores", "surrogate", "audit"})
 
 
 class LabelDoc(BaseModel):
@@ -61,9 +78,12 @@ class LabelDoc(BaseModel):
     band_gap
         Band gap (eV) when the oracle gives one.
     predicted
-        The surrogate's prediction made before the label existed ``{target: {mean, std}}``.
+        The surrogate's prediction made before the label existed
+        ``{target: {mean, std, std_raw}}`` (``std_raw``: the ensemble's own spread).
     surrogate
         The surrogate that made ``predicted``.
+    audit
+        The label audits a prediction the campaign had accepted.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -87,29 +107,71 @@ class LabelDoc(BaseModel):
     band_gap: float | None = None
     predicted: dict[str, dict[str, float]] | None = None
     surrogate: str | None = None
+    audit: bool = False
 
 
 class SelectOutput(BaseModel):
-    """Output of a select job: the ids sent to the oracle and those accepted as predictions."""
+    """Output of a select job: the ids sent to the oracle and those accepted as predictions.
+
+    Attributes
+    ----------
+    dft
+        Candidates routed to the oracle.
+    accepted
+        Candidates accepted as predicted.
+    audit
+        Accepted candidates sent to the oracle as well, to audit the routing.
+    rejected
+        How many were rejected.
+    target
+        The surrogate target the routing used.
+    surrogate
+        The surrogate that scored the candidates.
+    picks
+        The scoring records of every candidate that goes to the oracle (``dft`` and
+        ``audit``), handed on to the oracle and label steps.
+    """
 
     campaign: str
     iteration: int
     dft: list[str]
     accepted: list[str]
+    audit: list[str] = Field(default_factory=list)
     rejected: int
     target: str
+    surrogate: str | None = None
+    picks: list[ScoreRecord] = Field(default_factory=list)
 
 
 class LabelOutput(BaseModel):
-    """Output of a label job: which oracle runs gave labels and which failed."""
+    """Output of a label job: which oracle runs gave labels and which failed.
+
+    Attributes
+    ----------
+    labelled, failed
+        Subject ids labelled, and those whose oracle run failed.
+    failures
+        ``{subject id: reason}`` of the failed ones.
+    new_stable
+        Candidates at or below the stability threshold.
+    mae_before
+        The surrogate's MAE on the new candidate labels before retraining (routed candidates,
+        not audits).
+    audited, audit_within
+        Audited accepted predictions that got a label, and how many were within the
+        surrogate's tolerance of the oracle.
+    """
 
     campaign: str
     iteration: int
     oracle: str
     labelled: list[str]
     failed: list[str]
+    failures: dict[str, str] = Field(default_factory=dict)
     new_stable: list[str]
     mae_before: dict[str, float] = Field(default_factory=dict)
+    audited: int = 0
+    audit_within: int = 0
 
 
 class ModelDoc(BaseModel):
@@ -146,7 +208,11 @@ class ModelDoc(BaseModel):
 
 
 class TrainOutput(BaseModel):
-    """Output of a train job: the model to use next (new, or the previous one if skipped)."""
+    """Output of a train job: the model to use next (new, or the previous one if skipped).
+
+    ``calibration`` (surrogates): the confidence calibration the next iteration's score step
+    applies, re-fitted on the campaign's oracle labels.
+    """
 
     campaign: str
     iteration: int
@@ -154,6 +220,7 @@ class TrainOutput(BaseModel):
     trained: bool
     reason: str
     model_id: str | None = None
+    calibration: dict[str, dict[str, Any]] | None = None
 
     @classmethod
     def skipped(cls, campaign: str, iteration: int, model: str, reason: str) -> TrainOutput:

@@ -59,32 +59,85 @@ class CandidateStore:
         return group_by_dedup_key(docs, keys, "candidate_id")
 
     def set_scores(self, surrogate: str, scores: dict[str, dict[str, dict[str, float]]]) -> None:
-        """Record the surrogate's ``{target: {mean, std, confidence}}`` of each candidate id."""
-        coll = self.store._collection
-        for candidate_id, values in scores.items():
-            coll.update_one(
-                {"candidate_id": candidate_id},
-                {"$set": {"surrogate": surrogate, "scores": values}},
-            )
+        """Record the surrogate's ``{target: {mean, std, ...}}`` per candidate id (one write)."""
+        self._bulk_set({i: {"surrogate": surrogate, "scores": v} for i, v in scores.items()})
 
     def get(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         """Return the documents of some candidate ids (without ``_id``)."""
         docs = self.store.query({"candidate_id": {"$in": sorted(set(ids))}})
         return [{k: v for k, v in d.items() if k != "_id"} for d in docs]
 
-    def set_selection(self, routes: dict[str, str], reasons: dict[str, str]) -> None:
-        """Record where each candidate was routed (``dft``, ``predicted``, ``rejected``) and why."""
-        coll = self.store._collection
-        for candidate_id, route in routes.items():
-            coll.update_one(
-                {"candidate_id": candidate_id},
-                {"$set": {"selection": route, "selection_reason": reasons.get(candidate_id)}},
+    def structures(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Return ``{candidate id: structure dict}`` of some candidates (one query)."""
+        docs = self.store.query(
+            {"candidate_id": {"$in": sorted(set(ids))}}, properties=["candidate_id", "structure"]
+        )
+        return {d["candidate_id"]: d["structure"] for d in docs}
+
+    def set_selection(
+        self, routes: dict[str, str], reasons: dict[str, str], audited: Iterable[str] = ()
+    ) -> None:
+        """Record where each candidate was routed (``dft``, ``predicted``, ``rejected``) and why.
+
+        ``audited``: accepted candidates also sent to the oracle to audit the routing.
+        """
+        audit = set(audited)
+        self._bulk_set(
+            {
+                i: {"selection": route, "selection_reason": reasons.get(i), "audit": i in audit}
+                for i, route in routes.items()
+            }
+        )
+
+    def set_oracle(self, states: dict[str, tuple[str, str | None]]) -> None:
+        """Record ``{candidate id: (state, error)}``: its oracle run is ``done`` or ``failed``."""
+        self._bulk_set({i: {"oracle": s, "oracle_error": e} for i, (s, e) in states.items()})
+
+    def _bulk_set(self, updates: dict[str, dict[str, Any]]) -> None:
+        from pymongo import UpdateOne
+
+        if updates:
+            self.store._collection.bulk_write(
+                [UpdateOne({"candidate_id": i}, {"$set": v}) for i, v in updates.items()],
+                ordered=False,
             )
 
-    def set_oracle(self, candidate_id: str, state: str, error: str | None = None) -> None:
-        """Record that a candidate's oracle run is ``done`` or ``failed`` (with the reason)."""
-        self.store._collection.update_one(
-            {"candidate_id": candidate_id}, {"$set": {"oracle": state, "oracle_error": error}}
+    def iterations(self, campaign: str) -> set[int]:
+        """Return the iterations that generated candidates in ``campaign``."""
+        return {int(i) for i in self.store.distinct("iteration", {"campaign": campaign})}
+
+    def route_counts(self, campaign: str, iteration: int) -> dict[str, int]:
+        """Return how many candidates of one iteration were generated, passed, routed, labelled."""
+        q = {"campaign": campaign, "iteration": iteration}
+        return {
+            "generated": self.store.count(q),
+            "passed": self.store.count({**q, "status": "passed"}),
+            "dft": self.store.count({**q, "selection": "dft"}),
+            "predicted": self.store.count({**q, "selection": "predicted"}),
+            "audited": self.store.count({**q, "audit": True}),
+            "done": self.store.count({**q, "oracle": "done"}),
+            "failed": self.store.count({**q, "oracle": "failed"}),
+        }
+
+    def oracle_calls(self, campaign: str) -> int:
+        """Return the candidates of ``campaign`` sent to the oracle (routed or audited)."""
+        return self.store.count(
+            {"campaign": campaign, "$or": [{"selection": "dft"}, {"audit": True}]}
+        )
+
+    def campaign_candidates(
+        self, campaign: str, properties: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Return every candidate a campaign generated (with ``properties`` only, when given)."""
+        return list(self.store.query({"campaign": campaign}, properties=properties))
+
+    def predicted(self, campaign: str) -> list[dict[str, Any]]:
+        """Return ``candidate_id`` and ``scores`` of the candidates accepted as predicted."""
+        return list(
+            self.store.query(
+                {"campaign": campaign, "selection": "predicted"},
+                properties=["candidate_id", "scores"],
+            )
         )
 
     def count(self, criteria: dict[str, Any] | None = None) -> int:

@@ -211,6 +211,45 @@ class CorpusStore:
             criteria, properties=properties, limit=limit, sort={"material_id": 1}
         )
 
+    def small_compounds(self, max_sites: int, elements: Iterable[str]) -> list[dict[str, Any]]:
+        """Return entries of ≥ 2 elements, at most ``max_sites`` sites, only of ``elements``.
+
+        Documents carry ``material_id``, ``elements`` and ``structure``, in id order.
+        """
+        allowed = set(elements)
+        docs = self.corpus.query(
+            {"nsites": {"$lte": max_sites}, "nelements": {"$gte": 2}},
+            properties=["material_id", "elements", "structure"],
+            sort={"material_id": 1},
+        )
+        return [d for d in docs if set(d["elements"]) <= allowed]
+
+    def phases(self, chemsys: str, max_sites: int, limit: int) -> list[dict[str, Any]]:
+        """Return up to ``limit`` entries of exactly ``chemsys``, smallest cells first."""
+        if limit <= 0:
+            return []
+        return list(
+            self.corpus.query(
+                {"chemsys": chemsys, "nsites": {"$lte": max_sites}},
+                properties=["material_id", "structure"],
+                sort={"nsites": 1},
+                limit=limit,
+            )
+        )
+
+    def structures_up_to(self, max_sites: int, limit: int) -> list[dict[str, Any]]:
+        """Return up to ``limit`` entries (``material_id``, ``structure``) of small cells.
+
+        A small cell has at most ``max_sites`` sites; entries come in store order.
+        """
+        return list(
+            self.corpus.query(
+                {"nsites": {"$lte": max_sites}},
+                properties=["material_id", "structure"],
+                limit=limit,
+            )
+        )
+
     def dedup_lookup(
         self, keys: list[tuple[str, int]]
     ) -> dict[tuple[str, int], list[tuple[str, Structure]]]:

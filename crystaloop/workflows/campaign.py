@@ -17,8 +17,8 @@ iteration number, seeds and model references of every iteration are recorded in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+import logging
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jobflow import Flow, Maker, Response, job
@@ -30,13 +30,21 @@ from crystaloop.makers.score import ScoreMaker
 from crystaloop.makers.screen import ScreenMaker
 from crystaloop.makers.select import SelectMaker
 from crystaloop.makers.train import TrainGeneratorMaker, TrainSurrogateMaker
+from crystaloop.schemas import STABLE_THRESHOLD
 from crystaloop.workflows.stop import stop_reason
 from crystaloop.workflows.tags import tag
+
+#: Where the campaign's progress lines go (``crystaloop run`` shows them on the terminal).
+progress = logging.getLogger("crystaloop.progress")
 
 
 @dataclass
 class IterationMaker(Maker):
     """One iteration: generate, screen, score, select, then the dynamic oracle part.
+
+    The oracle Maker names the campaign's oracle once: the label step and both retraining
+    steps are set to it when the iteration is made (``__post_init__``), so no step reads the
+    oracle from a worker's settings.
 
     Attributes
     ----------
@@ -63,6 +71,12 @@ class IterationMaker(Maker):
     train_generator: TrainGeneratorMaker = field(default_factory=TrainGeneratorMaker)
     max_reference_phases: int = 2
 
+    def __post_init__(self) -> None:
+        name = self.oracle.oracle
+        self.label = replace(self.label, oracle=name)
+        self.train_surrogate = replace(self.train_surrogate, oracle=name)
+        self.train_generator = replace(self.train_generator, oracle=name)
+
     def make(
         self,
         campaign: str,
@@ -71,13 +85,16 @@ class IterationMaker(Maker):
         generator: str,
         budget: int,
         then: Any = None,
+        calibration: dict[str, Any] | None = None,
     ) -> Flow:
-        """Return one iteration; ``then`` (a :class:`CampaignMaker`) continues after it."""
-        from dataclasses import replace
+        """Return one iteration; ``then`` (a :class:`CampaignMaker`) continues after it.
 
+        ``calibration``: the surrogate's latest confidence calibration (from the previous train
+        step), applied by the score step.
+        """
         gen = replace(self.generate, model=generator).make(campaign, iteration)
         scr = self.screen.make(gen.output)
-        sco = replace(self.score, model=surrogate).make(scr.output)
+        sco = replace(self.score, model=surrogate).make(scr.output, calibration)
         sel = self.select.make(sco.output, budget=budget)
         go = dispatch(self, sel.output, surrogate, generator, then)
         go.name = "dispatch"
@@ -95,7 +112,7 @@ class IterationMaker(Maker):
         flows = []
         for subject in subjects:
             flow = self.oracle.make(subject.structure, subject.subject_id)
-            tag(flow, campaign, iteration, "oracle")
+            tag(flow, campaign, iteration, "oracle", subject=subject.subject_id)
             flows.append(flow)
         return flows, [f.output for f in flows]
 
@@ -112,7 +129,7 @@ class IterationMaker(Maker):
     ) -> Flow:
         """Return oracle sub-flows, label, retraining and the continuation of one iteration."""
         flows, outputs = self.oracle_flows(subjects, campaign, iteration)
-        rows = [{"subject_id": s.subject_id, "kind": s.kind} for s in subjects]
+        rows = [s.row() for s in subjects]
         lab = self.label.make(outputs, rows, campaign, iteration)
         ts = self.train_surrogate.make(lab.output, surrogate, campaign, iteration, force_train)
         jobs: list[Any] = [*flows, lab, ts]
@@ -121,7 +138,9 @@ class IterationMaker(Maker):
             tg = self.train_generator.make(lab.output, generator, campaign, iteration)
             jobs.append(tg)
             gen_model = tg.output.model
-        nxt = next_iteration(then, campaign, iteration, lab.output, ts.output.model, gen_model)
+        nxt = next_iteration(
+            then, campaign, iteration, lab.output, ts.output.model, gen_model, ts.output.calibration
+        )
         nxt.name = "next"
         jobs.append(nxt)
         for stage, made in (("label", lab), ("train", ts), ("next", nxt)):
@@ -146,7 +165,7 @@ class CampaignMaker(Maker):
     max_iterations
         Iteration cap.
     oracle_budget
-        Oracle calculations on candidates over the whole campaign.
+        Oracle calculations on candidates over the whole campaign (audits included).
     patience
         Stop after this many iterations without a new stable candidate (0: never).
     bootstrap
@@ -161,12 +180,13 @@ class CampaignMaker(Maker):
         campaign finishes (e.g. atomate2's ``BandStructureMaker`` or a phonon flow): its
         flows are added to the running workflow.
     stable_threshold
-        E_hull (eV/atom) at or below which a discovery is stable.
+        E_hull (eV/atom) at or below which a discovery is stable: the one threshold of the
+        campaign (its label and generator steps are set to it).
     """
 
     name: str = "campaign"
     iteration: IterationMaker = field(default_factory=IterationMaker)
-    surrogate: str = "perov5"
+    surrogate: str = "eform"
     generator: str = "perov5"
     max_iterations: int = 2
     oracle_budget: int = 16
@@ -175,7 +195,7 @@ class CampaignMaker(Maker):
     bootstrap_max_sites: int = 10
     seed: int = 0
     discovery_maker: Maker | None = None
-    stable_threshold: float = 0.1
+    stable_threshold: float = STABLE_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.max_iterations < 1:
@@ -184,6 +204,17 @@ class CampaignMaker(Maker):
             raise ValueError(f"the oracle budget must be at least 1, not {self.oracle_budget}")
         if self.bootstrap < 0 or self.patience < 0:
             raise ValueError("bootstrap and patience must be ≥ 0")
+        it = self.iteration
+        self.iteration = replace(
+            it,
+            label=replace(it.label, stable_threshold=self.stable_threshold),
+            train_generator=replace(it.train_generator, stable_threshold=self.stable_threshold),
+        )
+
+    @property
+    def oracle(self) -> str:
+        """The campaign's oracle (its oracle sub-flow Maker's)."""
+        return self.iteration.oracle.oracle
 
     def make(self, campaign: str) -> Flow:
         """Return the campaign's first flow (bootstrap, or iteration 0)."""
@@ -196,6 +227,10 @@ class CampaignMaker(Maker):
     def generator_mode(self) -> str:
         """The generator mode the iterations sample with (``abinitio``; ``csp`` for designs)."""
         return "csp" if self.iteration.generate.composition else "abinitio"
+
+    def query(self) -> dict[str, Any]:
+        """Return what the campaign searches for, for its plan (a design's query)."""
+        return {}
 
     def before_start(self, campaign: str, settings: Any) -> str | None:
         """Return a reason to finish before any work (a design already satisfied), or ``None``."""
@@ -225,13 +260,8 @@ class CampaignMaker(Maker):
 
         if self.discovery_maker is None:
             return None
-        stable = LabelStore(open_store(settings, "labels")).query(
-            {
-                "campaign": campaign,
-                "kind": "candidate",
-                "e_hull": {"$lte": self.stable_threshold},
-            },
-            properties=["subject_id", "structure"],
+        stable = LabelStore(open_store(settings, "labels")).stable_since(
+            campaign, self.oracle, 0, self.stable_threshold, ["subject_id", "structure"]
         )
         flows = []
         for doc in stable:
@@ -248,38 +278,32 @@ class CampaignMaker(Maker):
 
 @job
 def start_campaign(maker: CampaignMaker, campaign: str) -> Response:
-    """Record the campaign, label a corpus sample with the oracle, then start iteration 0."""
+    """Record the campaign and its plan, label a corpus sample, then start iteration 0."""
     from monty.json import jsanitize
 
+    from crystaloop.schemas import CampaignRecord
     from crystaloop.settings import load_settings
+    from crystaloop.stores.campaigns import CampaignStore, now
     from crystaloop.stores.factory import open_store
+    from crystaloop.workflows.plan import campaign_plan
 
     settings = load_settings()
-    store = open_store(settings, "campaigns")
-    now = datetime.now(UTC).isoformat()
-    # $setOnInsert: a rerun of this job (a lost run recovered) keeps the recorded history
-    store._collection.update_one(
-        {"campaign": campaign},
-        {
-            "$setOnInsert": {
-                "campaign": campaign,
-                "kind": maker.name,
-                "state": "running",
-                "oracle": settings.oracle,
-                "started": now,
-                "maker": jsanitize(maker, strict=True, enum_values=True),
-                "stop_requested": False,
-                "iterations": {},
-            }
-        },
-        upsert=True,
+    store = CampaignStore(open_store(settings, "campaigns"))
+    # a rerun of this job (a lost run recovered) keeps the recorded history
+    store.start(
+        CampaignRecord(
+            campaign=campaign,
+            kind=maker.name,
+            oracle=maker.oracle,
+            started=now(),
+            plan=campaign_plan(maker, campaign),
+            maker=jsanitize(maker, strict=True, enum_values=True),
+        )
     )
     done = maker.before_start(campaign, settings)
     if done:
-        store._collection.update_one(
-            {"campaign": campaign},
-            {"$set": {"state": "finished", "stop_reason": done, "finished": now}},
-        )
+        store.finish(campaign, done)
+        progress.info("[%s] finished: %s", campaign, done)
         return Response(output={"stop": done})
     if not maker.bootstrap:
         first = maker.iteration.make(
@@ -303,6 +327,7 @@ def start_campaign(maker: CampaignMaker, campaign: str) -> Response:
 def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> list[Any]:
     """Return the corpus sample to label before iteration 0, and its elemental references."""
     import numpy as np
+    from pymatgen.core import Element
 
     from crystaloop.chem.energies import chemsys_of
     from crystaloop.ml.generative.checkpoint import find_generator, load_generator
@@ -313,19 +338,9 @@ def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> li
     from crystaloop.workflows.references import reference_subjects
 
     cfg = load_generator(find_generator(maker.generator, maker.generator_mode)).config
-    from pymatgen.core import Element
-
     allowed = {Element.from_Z(z).symbol for z in cfg.elements}
     corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
-    pool = [
-        d
-        for d in corpus.corpus.query(
-            {"nsites": {"$lte": maker.bootstrap_max_sites}, "nelements": {"$gte": 2}},
-            properties=["material_id", "elements", "structure"],
-            sort={"material_id": 1},
-        )
-        if set(d["elements"]) <= allowed
-    ]
+    pool = corpus.small_compounds(maker.bootstrap_max_sites, allowed)
     if not pool:
         raise ValueError(
             f"no corpus structure of ≤ {maker.bootstrap_max_sites} sites uses only the "
@@ -344,14 +359,14 @@ def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> li
         for i in picks
     ]
     labels = LabelStore(open_store(settings, "labels"))
-    done = labels.labelled(settings.oracle, [s.subject_id for s in sample])
+    done = labels.labelled(maker.oracle, [s.subject_id for s in sample])
     sample = [s for s in sample if s.subject_id not in done]
     systems = {chemsys_of(pool[i]["elements"]) for i in picks}
     refs = reference_subjects(
         systems,
         corpus,
         labels,
-        settings.oracle,
+        maker.oracle,
         campaign,
         -1,
         max_phases=0,
@@ -364,8 +379,11 @@ def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> li
 def dispatch(
     maker: IterationMaker, selected: Any, surrogate: str, generator: str, then: Any
 ) -> Response:
-    """Add the oracle sub-flows of the selected candidates (and missing references) and the rest."""
-    from crystaloop.chem.energies import chemsys_of
+    """Add the oracle sub-flows of the selected candidates (and missing references) and the rest.
+
+    The candidates' scores come with the select step's output; their structures are read from
+    the ``candidates`` store in one query.
+    """
     from crystaloop.schemas import OracleSubject, SelectOutput
     from crystaloop.settings import load_settings
     from crystaloop.stores.candidates import CandidateStore
@@ -376,34 +394,36 @@ def dispatch(
 
     out = SelectOutput.model_validate(selected)
     settings = load_settings()
-    docs = CandidateStore(open_store(settings, "candidates")).get(out.dft)
-    by_id = {d["candidate_id"]: d for d in docs}
+    audit = set(out.audit)
+    picks = {r.candidate_id: r for r in out.picks}
+    order = [*out.dft, *out.audit]
+    structures = CandidateStore(open_store(settings, "candidates")).structures(order)
     subjects = [
         OracleSubject(
             subject_id=i,
             kind="candidate",
-            structure=by_id[i]["structure"],
+            structure=structures[i],
             campaign=out.campaign,
             iteration=out.iteration,
+            scores=picks[i].scores,
+            surrogate=out.surrogate,
+            audit=i in audit,
         )
-        for i in out.dft
+        for i in order
     ]
-    systems = {
-        chemsys_of(s["element"] for site in d["structure"]["sites"] for s in site["species"])
-        for d in docs
-    }
     corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
     refs = reference_subjects(
-        systems,
+        {r.chemsys for r in out.picks},
         corpus,
         LabelStore(open_store(settings, "labels")),
-        settings.oracle,
+        maker.oracle.oracle,
         out.campaign,
         out.iteration,
         max_phases=maker.max_reference_phases,
     )
     flow = maker.collect(subjects + refs, out.campaign, out.iteration, surrogate, generator, then)
-    return Response(output={"candidates": len(subjects), "references": len(refs)}, addition=flow)
+    output = {"candidates": len(out.dft), "audits": len(out.audit), "references": len(refs)}
+    return Response(output=output, addition=flow)
 
 
 @job
@@ -414,63 +434,72 @@ def next_iteration(
     labelled: Any,
     surrogate: str,
     generator: str,
+    calibration: dict[str, Any] | None = None,
 ) -> Response:
     """Record the iteration; stop by the campaign's rules or add the next iteration."""
-    from crystaloop.schemas import LabelOutput
+    from crystaloop.schemas import IterationRecord, LabelOutput
     from crystaloop.settings import load_settings
+    from crystaloop.stores.campaigns import CampaignStore, now
     from crystaloop.stores.candidates import CandidateStore
     from crystaloop.stores.factory import open_store
 
     settings = load_settings()
-    store = open_store(settings, "campaigns")
-    doc = store.query_one({"campaign": campaign}) or {}
+    store = CampaignStore(open_store(settings, "campaigns"))
+    doc = store.require(campaign)
     out = LabelOutput.model_validate(labelled)
     candidates = CandidateStore(open_store(settings, "candidates"))
-    used = candidates.count({"campaign": campaign, "selection": "dft"})
-    record = {
-        "iteration": iteration,
-        "surrogate": surrogate,
-        "generator": generator,
-        "seed": maker.iteration.generate.seed + max(iteration, 0),
-        "labelled": len(out.labelled),
-        "failed": len(out.failed),
-        "new_stable": len(out.new_stable),
-        "mae_before": out.mae_before,
-        "finished": datetime.now(UTC).isoformat(),
-    }
-    history = {int(k): v for k, v in (doc.get("iterations") or {}).items()}
+    used = candidates.oracle_calls(campaign)
+    record = IterationRecord(
+        iteration=iteration,
+        surrogate=surrogate,
+        generator=generator,
+        seed=maker.iteration.generate.seed + max(iteration, 0),
+        labelled=len(out.labelled),
+        failed=len(out.failed),
+        new_stable=len(out.new_stable),
+        mae_before=out.mae_before,
+        audited=out.audited,
+        audit_within=out.audit_within,
+        audit_coverage=out.audit_within / out.audited if out.audited else None,
+        calibration=calibration,
+        finished=now(),
+    )
+    history = doc.history()
     history[iteration] = record
-    stable = [history[i]["new_stable"] for i in sorted(history) if i >= 0]
-    reason = maker.stop_check(campaign, iteration, used, stable, bool(doc.get("stop_requested")))
-    update: dict[str, Any] = {f"iterations.{iteration}": record}
+    stable = [history[i].new_stable for i in sorted(history) if i >= 0]
+    reason = maker.stop_check(campaign, iteration, used, stable, doc.stop_requested)
+    store.record_iteration(campaign, record, reason)
+    progress.info(_progress_line(campaign, record, candidates))
     if reason:
-        update.update(state="finished", stop_reason=reason, finished=record["finished"])
-    store._collection.update_one({"campaign": campaign}, {"$set": update})
-    print(_progress_line(campaign, iteration, record, candidates), flush=True)
-    if reason:
-        print(f"[{campaign}] finished: {reason}", flush=True)
+        progress.info("[%s] finished: %s", campaign, reason)
         follow = maker.follow_up(campaign, settings)
         return Response(output={"stop": reason}, addition=follow)
     flow = maker.iteration.make(
-        campaign, iteration + 1, surrogate, generator, maker.budget_for(used), maker
+        campaign,
+        iteration + 1,
+        surrogate,
+        generator,
+        maker.budget_for(used),
+        maker,
+        calibration,
     )
     return Response(output={"next": iteration + 1}, addition=flow)
 
 
-def _progress_line(campaign: str, iteration: int, record: dict, candidates: Any) -> str:
-    if iteration < 0:
+def _progress_line(campaign: str, record: Any, candidates: Any) -> str:
+    if record.iteration < 0:
         return (
-            f"[{campaign}] bootstrap: {record['labelled']} oracle labels, "
-            f"{record['failed']} failed; surrogate {record['surrogate']}"
+            f"[{campaign}] bootstrap: {record.labelled} oracle labels, "
+            f"{record.failed} failed; surrogate {record.surrogate}"
         )
-    q = {"campaign": campaign, "iteration": iteration}
-    mae = record["mae_before"]
-    mae_text = ", ".join(f"{k} {v:.3f}" for k, v in mae.items()) or "n/a"
+    counts = candidates.route_counts(campaign, record.iteration)
+    mae = ", ".join(f"{k} {v:.3f}" for k, v in record.mae_before.items()) or "n/a"
+    audit = (
+        f", audit {record.audit_within}/{record.audited} within tolerance" if record.audited else ""
+    )
     return (
-        f"[{campaign}] iteration {iteration}: generated {candidates.count(q)}, "
-        f"passed screens {candidates.count({**q, 'status': 'passed'})}, "
-        f"to oracle {candidates.count({**q, 'selection': 'dft'})}, "
-        f"accepted as predicted {candidates.count({**q, 'selection': 'predicted'})}, "
-        f"failed {candidates.count({**q, 'oracle': 'failed'})}, "
-        f"new stable {record['new_stable']}, surrogate MAE before retraining {mae_text}"
+        f"[{campaign}] iteration {record.iteration}: generated {counts['generated']}, "
+        f"passed screens {counts['passed']}, to oracle {counts['dft']}, "
+        f"accepted as predicted {counts['predicted']}{audit}, failed {counts['failed']}, "
+        f"new stable {record.new_stable}, surrogate MAE before retraining {mae}"
     )

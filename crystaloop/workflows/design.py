@@ -62,8 +62,12 @@ class DesignMaker(CampaignMaker):
                 max_per_formula=it.select.budget,
                 max_per_chemsys=it.select.budget,
             ),
-            train_generator=replace(it.train_generator, mode="csp"),
+            train_generator=replace(it.train_generator, mode="csp", composition=self.formula),
         )
+
+    def query(self) -> dict[str, Any]:
+        """Return the design's query, for its plan."""
+        return {"design": {"formula": self.formula, "max_eform": self.max_eform, "n": self.n}}
 
     def found(self, campaign: str, settings: Any) -> dict[str, list[str]]:
         """Return what satisfies the query: known labels, new labels, accepted predictions."""
@@ -75,24 +79,13 @@ class DesignMaker(CampaignMaker):
 
         formula = Composition(self.formula).reduced_formula
         labels = LabelStore(open_store(settings, "labels"))
-        good = {"formula": formula, "oracle": settings.oracle, "e_form": {"$lte": self.max_eform}}
-        known = [
-            d["subject_id"]
-            for d in labels.query({**good, "campaign": {"$ne": campaign}}, ["subject_id"])
-        ]
-        new = [
-            d["subject_id"]
-            for d in labels.query(
-                {**good, "campaign": campaign, "kind": "candidate"}, ["subject_id"]
-            )
-        ]
+        good = {"formula": formula, "oracle": self.oracle, "max_eform": self.max_eform}
+        known = labels.of_formula(**good, campaign=campaign, this_campaign=False)
+        new = labels.of_formula(**good, campaign=campaign, this_campaign=True)
         target = self.iteration.select.target
         accepted = [
             d["candidate_id"]
-            for d in CandidateStore(open_store(settings, "candidates")).store.query(
-                {"campaign": campaign, "selection": "predicted"},
-                properties=["candidate_id", "scores"],
-            )
+            for d in CandidateStore(open_store(settings, "candidates")).predicted(campaign)
             if d["scores"][target]["mean"] <= self.max_eform
         ]
         return {"known": sorted(set(known)), "labelled": new, "predicted": accepted}

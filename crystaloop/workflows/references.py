@@ -1,16 +1,18 @@
 """Which structures the oracle must label so that a candidate's E_form and E_hull can be computed.
 
-For each chemical system of the candidates: one prototype per element (``element:<X>``) and up to
-``max_elemental`` corpus phases of each element, plus up to ``max_phases`` corpus phases of the
-system and of each subsystem (at most ``max_compounds`` in all, largest systems first). Each is
-skipped once the oracle has labelled it: labels are cached across iterations and campaigns.
+For each chemical system of the candidates: the elemental references (none for an element the
+oracle's shipped reference table holds; otherwise one prototype per element, ``element:<X>``,
+and up to ``max_elemental`` corpus phases of each element), plus up to ``max_phases`` corpus
+phases of the system and of each subsystem (at most ``max_compounds`` in all, largest systems
+first). Each is skipped once the oracle has labelled it: labels are cached across iterations and
+campaigns.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from crystaloop.chem.energies import element_prototype, subsystems
+from crystaloop.chem.energies import element_prototype, shipped_references, subsystems
 from crystaloop.schemas import OracleSubject
 from crystaloop.stores.corpus import CorpusStore
 from crystaloop.stores.labels import LabelStore
@@ -47,26 +49,19 @@ def reference_subjects(
             )
 
     elements = sorted({el for system in chemsys for el in system.split("-")})
+    shipped = shipped_references(oracle)
     for el in elements:
+        if el in shipped:  # the oracle's shipped table holds this element's reference
+            continue
         add(f"element:{el}", "element", element_prototype(el).as_dict())
-        for doc in corpus.corpus.query(
-            {"chemsys": el, "nsites": {"$lte": max_sites}},
-            properties=["material_id", "structure"],
-            sort={"nsites": 1},
-            limit=max_elemental,
-        ):
+        for doc in corpus.phases(el, max_sites, max_elemental):
             add(doc["material_id"], "corpus", doc["structure"])
     compounds = sorted({s for system in chemsys for s in subsystems(system) if "-" in s})
     added = 0
     for system in sorted(compounds, key=lambda s: (-s.count("-"), s)):
         if added >= max_compounds:
             break
-        for doc in corpus.corpus.query(
-            {"chemsys": system, "nsites": {"$lte": max_sites}},
-            properties=["material_id", "structure"],
-            sort={"nsites": 1},
-            limit=max_phases,
-        ):
+        for doc in corpus.phases(system, max_sites, max_phases):
             add(doc["material_id"], "corpus", doc["structure"])
             added += 1
     done = labels.labelled(oracle, subjects)

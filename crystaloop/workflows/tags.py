@@ -1,7 +1,8 @@
 """Campaign metadata on every job, so ``lpad get_fws -q`` and MongoDB queries can select them.
 
 jobflow copies ``job.metadata`` into the Firework spec, so a Firework of a crystaloop campaign
-carries ``spec.crystaloop = {"campaign", "iteration", "stage"}``; jobs without a worker category
+carries ``spec.crystaloop = {"campaign", "iteration", "stage"}`` (and ``"subject"`` on an oracle
+sub-flow's jobs); jobs without a worker category
 (atomate2's) get the settings' category of their stage.
 """
 
@@ -14,10 +15,17 @@ from jobflow import Flow, Job
 from crystaloop.makers.jobs import jobs_of
 
 
-def tag(item: Flow | Job, campaign: str, iteration: int, stage: str | None = None) -> Any:
+def tag(
+    item: Flow | Job,
+    campaign: str,
+    iteration: int,
+    stage: str | None = None,
+    subject: str | None = None,
+) -> Any:
     """Set ``metadata["crystaloop"]`` (and a missing worker category) on every job of ``item``.
 
-    Tagged jobs also stop passing their category on to the jobs they add.
+    ``subject``: the oracle subject a sub-flow labels (in the tag of each of its jobs). Tagged
+    jobs also stop passing their category on to the jobs they add.
     """
     from crystaloop.settings import load_settings
 
@@ -25,6 +33,8 @@ def tag(item: Flow | Job, campaign: str, iteration: int, stage: str | None = Non
     for job in jobs_of(item):
         name = stage or job.name
         job.metadata["crystaloop"] = {"campaign": campaign, "iteration": iteration, "stage": name}
+        if subject is not None:
+            job.metadata["crystaloop"]["subject"] = subject
         # a job that adds jobs must not impose its own worker category on them (jobflow's
         # default): each keeps the category of its kind
         job.config.pass_manager_config = False

@@ -17,6 +17,8 @@ from report_helpers import sample_report_data
 from crystaloop.analysis.figures import FIGURES
 from crystaloop.analysis.report import write_report
 
+pytestmark = pytest.mark.slow
+
 FLAGS = [
     "--headless",
     "--no-sandbox",

@@ -65,3 +65,25 @@ def test_random_baseline_draws_the_budget_reproducibly_and_ignores_scores():
     assert sorted(select_random(items[:2], 5, seed=0).dft) == ["c0", "c1"]
     with pytest.raises(ValueError, match="budget"):
         select_random(items, -1, seed=0)
+
+
+def test_accepted_candidates_are_audited_from_the_budget():
+    policy = SelectionPolicy(threshold=0.0, min_confidence=0.9, budget=4, audit_share=0.1)
+    confident = [_c(str(i), -0.5, 0.01, 0.99) for i in range(6)]
+    uncertain = [_c(f"u{i}", -0.3, 0.5, 0.2) for i in range(5)]
+    out = select(confident + uncertain, policy, seed=7)
+    assert len(out.accepted) == 6
+    assert len(out.audit) == 1 and out.audit[0] in out.accepted  # ≥ 1 when anything accepted
+    assert len(out.dft) == 3  # the audit came out of the budget of 4
+    assert "audited by the oracle" in out.reasons[out.audit[0]]
+    again = select(confident + uncertain, policy, seed=7)
+    assert again.audit == out.audit  # seeded
+    larger = select(confident + uncertain, SelectionPolicy(budget=4, audit_share=0.5), seed=7)
+    assert len(larger.audit) == 2 and len(larger.dft) == 2
+
+
+def test_no_audit_when_nothing_is_accepted():
+    out = select([_c("1", -0.3, 0.5, 0.2)], SelectionPolicy(budget=4, audit_share=0.5))
+    assert out.audit == [] and out.dft == ["1"]
+    with pytest.raises(ValueError, match="audit_share"):
+        SelectionPolicy(audit_share=1.0)

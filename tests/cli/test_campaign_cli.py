@@ -74,7 +74,7 @@ def test_report_and_export_without_a_campaign_say_so(runner, settings):
 
 
 def test_baseline_options_reach_the_makers(settings):
-    from crystaloop.cli.campaign import build_campaign
+    from crystaloop.workflows.plan import CampaignOptions, build_campaign
 
     _ready(settings)
     options = {
@@ -91,12 +91,80 @@ def test_baseline_options_reach_the_makers(settings):
         "seed": 3,
     }
     _, loop = build_campaign(
-        settings, **options, selection="surrogate", freeze_surrogate=False, freeze_generator=False
+        settings,
+        CampaignOptions(
+            **options, selection="surrogate", freeze_surrogate=False, freeze_generator=False
+        ),
     )
     assert loop.iteration.select.strategy == "surrogate"
     assert not loop.iteration.train_surrogate.frozen and not loop.iteration.train_generator.frozen
     _, random = build_campaign(
-        settings, **options, selection="random", freeze_surrogate=True, freeze_generator=True
+        settings,
+        CampaignOptions(
+            **options, selection="random", freeze_surrogate=True, freeze_generator=True
+        ),
     )
     assert random.iteration.select.strategy == "random" and random.iteration.select.seed == 3
     assert random.iteration.train_surrogate.frozen and random.iteration.train_generator.frozen
+
+
+@pytest.mark.parametrize("oracle", ["chgnet", "vasp"])
+def test_the_settings_oracle_reaches_every_step(home, monkeypatch, oracle):
+    from crystaloop.settings import load_settings
+    from crystaloop.workflows.plan import CampaignOptions, build_campaign
+
+    monkeypatch.setenv("CRYSTALOOP_ORACLE", oracle)
+    settings = load_settings()
+    _ready(settings)
+    _, maker = build_campaign(settings, CampaignOptions(campaign_id="o"))
+    it = maker.iteration
+    assert maker.oracle == it.oracle.oracle == oracle
+    assert it.label.oracle == it.train_surrogate.oracle == it.train_generator.oracle == oracle
+    design = build_campaign(
+        settings, CampaignOptions(campaign_id="d", formula="SrTiO3", max_eform=0.5)
+    )[1]
+    assert design.iteration.train_generator.oracle == oracle
+    assert design.iteration.train_generator.composition == "SrTiO3"
+    # a Maker built by hand follows its oracle sub-flow Maker too
+    from dataclasses import replace
+
+    from crystaloop.makers import DFTMaker
+
+    moved = replace(it, oracle=DFTMaker(oracle="vasp" if oracle == "chgnet" else "chgnet"))
+    assert moved.label.oracle == moved.train_surrogate.oracle == moved.oracle.oracle
+
+
+def test_run_dry_run_prints_the_resolved_plan_and_submits_nothing(runner, settings, monkeypatch):
+    import json
+
+    monkeypatch.setenv("CRYSTALOOP_ORACLE", "vasp")
+    result = runner.invoke(main, ["run", "--dry-run", "--json", "--campaign", "p"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert plan["oracle"] == "vasp"
+    assert plan["oracle_makers"] == {"flow": "atomate2.vasp.flows.mp.MPGGADoubleRelaxStaticMaker"}
+    assert plan["surrogate"] == "eform" and plan["generator"] == "perov5"
+    assert plan["iterations"] == 2 and plan["oracle_budget"] == 8 and plan["per_iteration"] == 4
+    assert plan["selection"]["strategy"] == "surrogate" and plan["selection"]["audit_share"] == 0.1
+    assert plan["retraining"]["surrogate_targets"] == ["e_form", "band_gap"]
+    # eform learnt CHGNet energies: a VASP campaign bootstraps on VASP labels first
+    assert plan["bootstrap"] == 8
+    assert not settings.launchpad_file.exists()  # nothing configured, nothing submitted
+    monkeypatch.setenv("CRYSTALOOP_ORACLE", "chgnet")
+    text = runner.invoke(main, ["run", "--dry-run", "--campaign", "p"])
+    assert text.exit_code == 0 and "nothing submitted" in text.output
+    assert "oracle: chgnet" in text.output and "bootstrap: 0" in text.output
+    design = runner.invoke(
+        main, ["design", "Fe2O3", "--max-eform", "1", "--dry-run", "--json", "--campaign", "q"]
+    )
+    assert design.exit_code == 0, design.output
+    assert json.loads(design.output)["design"] == {"formula": "Fe2O3", "max_eform": 1.0, "n": 10}
+
+
+def test_a_typo_in_the_settings_file_is_an_error_naming_the_key(runner, settings):
+    settings.home.mkdir(parents=True)
+    settings.settings_file.write_text("oracl: vasp\n")
+    result = runner.invoke(main, ["status"])
+    assert result.exit_code == 1
+    assert "oracl: unknown setting" in result.output
+    assert str(settings.settings_file) in result.output

@@ -8,36 +8,14 @@ inputs. The patches live in this process only, so Fireworks are launched in-proc
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import jobflow
 import pytest
 from jobflow import Flow
+from vasp_helpers import REF_PATHS, STATIC_ENERGY, mock_vasp
 
-#: The reference runs of ``MPGGADoubleRelaxStaticMaker`` on silicon, by job name.
-REF_PATHS = {
-    "MP GGA relax 1": "Si_mp_gga_relax/GGA_Relax_1",
-    "MP GGA relax 2": "Si_mp_gga_relax/GGA_Relax_2",
-    "MP GGA static": "Si_mp_gga_relax/GGA_Static",
-}
-
-#: Inputs checked against the reference: every one (INCAR, KPOINTS, POTCAR symbols, POSCAR)
-#: except relax 1's POSCAR. The reference relax 1 started from the same silicon crystal with
-#: another origin (sites at 1/8 and 7/8 instead of Si.cif's 0 and 1/4, 3/4 after the Niggli
-#: reduction) and a slightly smaller lattice constant (3.849 Å vs 3.867 Å), so its sites cannot
-#: match by construction of the data. Relax 2 and the static start from the copied reference
-#: outputs, so their POSCARs are checked.
-_ALL_INPUTS = ("incar", "kpoints", "potcar", "poscar")
-FAKE_RUN_VASP_KWARGS = {
-    "MP GGA relax 1": {"check_inputs": ("incar", "kpoints", "potcar")},
-    "MP GGA relax 2": {"check_inputs": _ALL_INPUTS},
-    "MP GGA static": {"check_inputs": _ALL_INPUTS},
-}
-
-#: Total energy of the reference static run (eV, 2-atom cell).
-STATIC_ENERGY = -10.84060922
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -51,24 +29,6 @@ def vasp_settings(home: Path, monkeypatch: pytest.MonkeyPatch):
     return settings
 
 
-@contextlib.contextmanager
-def mock_vasp(shared_data: Path) -> Iterator[None]:
-    """Patch VASP with the silicon reference runs for the duration of the block.
-
-    A MonkeyPatch of its own: ``monkeypatch_vasp`` undoes every patch of the one it is given
-    when it ends, which would also undo the test's chdir and environment.
-    """
-    from atomate2.utils.testing.vasp import monkeypatch_vasp
-
-    patched = contextlib.contextmanager(monkeypatch_vasp)
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        patched(patch, shared_data / "vasp_reference") as register,
-    ):
-        register(REF_PATHS, FAKE_RUN_VASP_KWARGS)
-        yield
-
-
 def _vasp_label_flow(shared_data: Path):
     """Return (flow, oracle sub-flow, label job) for the silicon candidate."""
     from pymatgen.core import Structure
@@ -78,7 +38,7 @@ def _vasp_label_flow(shared_data: Path):
 
     structure = Structure.from_file(shared_data / "vasp_reference" / "Si.cif")
     oracle = DFTMaker(oracle="vasp").make(structure, "si-candidate")
-    label = LabelMaker().make(
+    label = LabelMaker(oracle="vasp").make(
         [oracle.output], [{"subject_id": "si-candidate", "kind": "candidate"}], "camp", 0
     )
     return Flow([oracle, label], name="vasp oracle"), oracle, label

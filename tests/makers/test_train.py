@@ -4,31 +4,42 @@ from __future__ import annotations
 
 import pytest
 
-from crystaloop.makers.train import TrainGeneratorMaker, TrainSurrogateMaker, validation_ids
+from crystaloop.makers.train import TrainGeneratorMaker, TrainSurrogateMaker
+from crystaloop.ml.data.split import holdout_ids, split_of
 
 
 def test_validation_ids_hold_out_at_least_one_and_are_seeded():
     ids = [f"l{i}" for i in range(10)]
-    held = validation_ids(ids, 0.2, seed=0)
+    held = holdout_ids(ids, 0.2, seed=0)
     assert len(held) == 2 and held <= set(ids)
-    assert held == validation_ids(list(reversed(ids)), 0.2, seed=0)  # order does not matter
-    assert len(validation_ids(ids[:3], 0.01, seed=0)) == 1
-    assert validation_ids(ids[:2], 0.5, seed=0) == set()
+    assert held == holdout_ids(list(reversed(ids)), 0.2, seed=0)  # order does not matter
+    assert len(holdout_ids(ids[:3], 0.01, seed=0)) == 1
+    assert holdout_ids(ids[:2], 0.5, seed=0) == set()
+    # the same hash as the data sets' split: on many ids the held-out share agrees with it
+    many = [f"m{i}" for i in range(2000)]
+    held = holdout_ids(many, 0.2, seed=1)
+    val = {i for i in many if split_of(i, 0.2, 0.0, seed=1) == "val"}
+    assert len(held & val) / len(val) > 0.95
 
 
-def test_frozen_makers_keep_the_model_but_the_bootstrap_still_trains(monkeypatch):
+def test_frozen_makers_keep_the_model_but_the_bootstrap_still_trains(settings, monkeypatch):
+    out = TrainSurrogateMaker(frozen=True).train("eform", "c", 2)
+    assert not out.trained and out.model == "eform" and "frozen" in out.reason
+    # the confidence is re-fitted all the same: here on the model's own validation residuals,
+    # as the campaign has no oracle label yet
+    calibration = out.calibration["e_form"]
+    assert calibration["campaign_points"] == 0 and calibration["data"] == "campaign + validation"
+    assert calibration["n"] > 0 and calibration["accept_std"] >= 0
+    with pytest.raises(ValueError, match="no chgnet labels"):  # forced: the bootstrap trains
+        TrainSurrogateMaker(frozen=True).train("eform", "c", -1, force=True)
     import crystaloop.settings
 
     def no_store(*args, **kwargs):
-        raise AssertionError("a frozen maker must not read the stores")
+        raise AssertionError("a frozen generator maker must not read the stores")
 
     monkeypatch.setattr(crystaloop.settings, "load_settings", no_store)
-    out = TrainSurrogateMaker(frozen=True).train("perov5", "c", 2)
-    assert not out.trained and out.model == "perov5" and "frozen" in out.reason
     out = TrainGeneratorMaker(frozen=True).train("perov5", "c", 2)
     assert not out.trained and out.model == "perov5" and "frozen" in out.reason
-    with pytest.raises(AssertionError, match="must not read"):  # forced: the bootstrap trains
-        TrainSurrogateMaker(frozen=True).train("perov5", "c", -1, force=True)
 
 
 def test_an_unknown_selection_strategy_is_refused():

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import pytest
 import torch
 from conftest import small_config
 
 from crystaloop.ml.crysformer.model import Crysformer
 from crystaloop.ml.distributed import launch
 from crystaloop.ml.training import TrainOptions, evaluate
+
+pytestmark = pytest.mark.slow
 
 
 def test_ddp_on_cpu_with_gloo_and_two_processes(toy_data):

@@ -103,3 +103,41 @@ def test_jobflow_flow_through_a_mongodb_launchpad(mongo_settings, monkeypatch):
     store.connect()
     assert store.get_output(first.uuid) == 5
     assert store.get_output(blob.uuid, load=True)["values"] == list(range(10))
+
+
+def test_a_whole_campaign_and_the_readme_queries_on_mongodb(mongo_settings, monkeypatch):
+    """The tiny integration campaign through a MongoDB LaunchPad and MongoDB stores."""
+    import sys
+    from pathlib import Path
+
+    import jobflow
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+    from campaign_helpers import fresh_profile, ingest_small_corpus, tiny_campaign
+    from readme_checks import check_readme_pymongo, check_readme_shell
+
+    from crystaloop.launchpad.status import campaign_overview
+    from crystaloop.launchpad.submit import run_in_process, submit_flow
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore
+
+    monkeypatch.setattr(jobflow.SETTINGS, "JOB_STORE", jobflow.SETTINGS.JOB_STORE)
+    for key, value in (
+        ("CRYSTALOOP_BACKEND", "mongodb"),
+        ("CRYSTALOOP_MONGO_URI", URI),
+        ("CRYSTALOOP_DATABASE", mongo_settings.database),
+        ("CRYSTALOOP_LAUNCHPAD_DATABASE", mongo_settings.launchpad_database),
+    ):
+        monkeypatch.setenv(key, value)  # the jobs read the settings on the worker
+    fresh_profile(mongo_settings)
+    ingest_small_corpus(mongo_settings)
+    submit_flow(mongo_settings, tiny_campaign().make("m"), {"crystaloop_campaign": "m"})
+    run_in_process(mongo_settings)
+    status = campaign_overview(mongo_settings, "m")
+    assert status.state == "finished" and status.failed_steps == []
+    assert [row.iteration for row in status.iterations] == [0, 1]
+    assert status.duplicate_labels == 0
+    assert LabelStore(open_store(mongo_settings, "labels")).count_campaign("m") > 0
+    monkeypatch.setenv("CRYSTALOOP_HOME", str(mongo_settings.home))
+    check_readme_pymongo(mongo_settings, "m", monkeypatch)
+    check_readme_shell(mongo_settings, "m")

@@ -9,14 +9,16 @@ from crystaloop.stores.factory import open_store
 from crystaloop.stores.labels import LabelStore, label_id
 
 
-def _label(subject: str, calc: str, formula: str, chemsys: str, energy: float, structure):
+def _label(
+    subject: str, calc: str, formula: str, chemsys: str, energy: float, structure, oracle="chgnet"
+):
     return LabelDoc(
-        label_id=label_id(subject, "chgnet", calc),
+        label_id=label_id(subject, oracle, calc),
         subject_id=subject,
         kind="candidate",
         campaign="c",
         iteration=0,
-        oracle="chgnet",
+        oracle=oracle,
         calc_id=calc,
         structure=structure.as_dict(),
         formula=formula,
@@ -43,19 +45,26 @@ def test_upsert_twice_keeps_one_label(settings):
 def test_references_and_phases_per_oracle(settings):
     from pymatgen.core import Lattice, Structure
 
+    from crystaloop.chem.energies import shipped_references
+
     store = LabelStore(open_store(settings, "labels"))
     na = Structure(Lattice.cubic(4.2), ["Na", "Na"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     store.upsert(
         [
-            _label("element:Na", "a", "Na", "Na", -2.6, na),
-            _label("mp-na", "b", "Na", "Na", -2.8, na),
-            _label("c:0:1", "c", "NaCl", "Cl-Na", -27.0, nacl()),
+            _label("element:Na", "a", "Na", "Na", -2.6, na, "vasp"),
+            _label("mp-na", "b", "Na", "Na", -2.8, na, "vasp"),
+            _label("c:0:1", "c", "NaCl", "Cl-Na", -27.0, nacl(), "vasp"),
+            _label("mp-na", "d", "Na", "Na", -9.0, na),  # a CHGNet label: another oracle
         ]
     )
-    assert store.references("chgnet", ["Na", "Cl"]) == {"Na": -1.4}
-    phases = store.phases("chgnet", ["Cl-Na"], exclude=["c:0:1"])
+    # an oracle without a shipped table: the lowest energy per atom of its own elemental labels
+    assert store.references("vasp", ["Na", "Cl"]) == {"Na": -1.4}
+    phases = store.phases("vasp", ["Cl-Na"], exclude=["c:0:1"])
     assert sorted(p.phase_id.split("|")[0] for p in phases) == ["element:Na", "mp-na"]
-    assert store.references("vasp", ["Na"]) == {}
+    # CHGNet ships its table: a labelled elemental phase never moves the reference
+    table = shipped_references("chgnet")
+    assert store.references("chgnet", ["Na", "Cl"]) == {"Na": table["Na"], "Cl": table["Cl"]}
+    assert store.references("chgnet", ["He"]) == {}  # not in the table, not labelled
 
 
 def test_duplicate_keys_are_counted_from_the_documents(settings):

@@ -76,6 +76,85 @@ def spearman(err: np.ndarray, std: np.ndarray) -> float:
 
 
 def confidence(std: np.ndarray | float, tolerance: float = DEFAULT_TOLERANCE) -> np.ndarray:
-    """Return ``P(|error| < tolerance)`` for a Gaussian error of standard deviation ``std``."""
+    """Return ``P(|error| < tolerance)`` for a Gaussian error of standard deviation ``std``.
+
+    An infinite ``std`` gives 0.
+    """
     std = np.maximum(np.asarray(std, dtype=float), 1e-12)
     return special.erf(tolerance / (std * math.sqrt(2.0)))
+
+
+#: Calibration points needed before a σ threshold for acceptance is chosen from data.
+MIN_CALIBRATION_POINTS = 10
+
+
+def acceptance_std(
+    abs_err: np.ndarray,
+    std: np.ndarray,
+    tolerance: float,
+    level: float = 0.9,
+    min_points: int = MIN_CALIBRATION_POINTS,
+) -> float:
+    """Return the largest σ whose predictions, taken together, are right often enough.
+
+    Sort the calibration points by σ; for each prefix ``σ ≤ σ_k`` (at least ``min_points``
+    points) the share within ``tolerance`` is ``hits / (k + 1)`` (the ``+ 1`` of split
+    conformal prediction, so a small set is not trusted blindly). Return the largest ``σ_k``
+    whose share is at least ``level``: accepting predictions with ``σ ≤ σ_k`` was right for at
+    least ``level`` of the calibration points. ``0.0`` when no prefix qualifies (accept nothing).
+    """
+    abs_err, std = _finite(np.abs(abs_err), std)
+    if abs_err.size < min_points:
+        return 0.0
+    order = np.argsort(std, kind="stable")
+    hits = np.cumsum(abs_err[order] <= tolerance)
+    k = np.arange(1, abs_err.size + 1)
+    ok = (hits / (k + 1) >= level) & (k >= min_points)
+    if not ok.any():
+        return 0.0
+    return float(std[order][np.nonzero(ok)[0][-1]])
+
+
+def confidence_scale(accept_std: float, tolerance: float, level: float = 0.9) -> float:
+    """Return the σ scale that maps ``accept_std`` to confidence ``level`` exactly.
+
+    ``confidence(s · σ, tolerance) ≥ level`` then holds exactly when ``σ ≤ accept_std``, so a
+    confidence threshold of ``level`` accepts what the calibration data say is right at that
+    rate. ``inf`` (confidence 0 for every σ) when ``accept_std`` is 0.
+    """
+    if accept_std <= 0:
+        return math.inf
+    z = float(special.ndtri((1.0 + level) / 2.0))
+    return tolerance / (accept_std * z)
+
+
+def fit_calibration(
+    err: np.ndarray, std: np.ndarray, tolerance: float, level: float = 0.9
+) -> dict[str, float]:
+    """Return the calibration of one target from signed errors and raw σ (per atom).
+
+    ``scale``: the σ scale with the smallest miscalibration area (:func:`fit_scale`);
+    ``accept_std``: see :func:`acceptance_std` (0: accept nothing); plus the figures that
+    describe the data (``n``, MAE, the share
+    within tolerance, the miscalibration area and Spearman ρ(|err|, σ) after scaling).
+    """
+    err, std = _finite(np.asarray(err, float), np.asarray(std, float))
+    scale = fit_scale(err, std)
+    accept = acceptance_std(np.abs(err), std, tolerance, level)
+    accepted = std <= accept if accept > 0 else np.zeros(err.size, bool)
+    return {
+        "n": int(err.size),
+        "tolerance": float(tolerance),
+        "level": float(level),
+        "scale": scale,
+        "accept_std": accept,
+        "accepted_share": float(accepted.mean()) if err.size else math.nan,
+        "accepted_within": float((np.abs(err[accepted]) <= tolerance).mean())
+        if accepted.any()
+        else math.nan,
+        "mae": float(np.abs(err).mean()) if err.size else math.nan,
+        "within_tolerance": float((np.abs(err) <= tolerance).mean()) if err.size else math.nan,
+        "miscalibration_area_raw": miscalibration_area(err, std),
+        "miscalibration_area": miscalibration_area(err, scale * std),
+        "spearman_abs_error_std": spearman(err, std),
+    }

@@ -1,0 +1,252 @@
+"""Campaign assembly from settings and options: the one place a campaign's Makers are configured.
+
+``crystaloop run``/``submit``/``design``, the benchmarks and users' scripts all call
+:func:`build_campaign`; :func:`campaign_plan` describes the result (the oracle and its Maker
+class, models, budget, policy, iterations), which ``crystaloop run --dry-run`` prints and every
+campaign records in the ``campaigns`` store.
+
+Every setting a Maker needs is resolved here, on the machine that submits, and travels inside the
+Makers: a worker never reads ``settings.oracle`` to decide which oracle a campaign uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from crystaloop.schemas.label import STABLE_THRESHOLD
+
+if TYPE_CHECKING:
+    from crystaloop.settings import CrystaloopSettings
+    from crystaloop.workflows.campaign import CampaignMaker
+
+
+#: Bootstrap labels when the surrogate was not trained on the campaign oracle's energies.
+DEFAULT_BOOTSTRAP = 8
+
+
+class CampaignError(ValueError):
+    """A campaign's options are inconsistent, or its models or stores cannot be found."""
+
+
+@dataclass(frozen=True)
+class CampaignOptions:
+    """The science options of a campaign (the command-line flags of ``run`` and ``submit``).
+
+    Attributes
+    ----------
+    campaign_id
+        Campaign id (default: ``run-<time>``, ``design-<time>`` for a design).
+    iterations
+        Iteration cap.
+    dft_budget
+        Oracle calculations on candidates over the whole campaign.
+    per_iteration
+        Oracle calculations on candidates per iteration (audits of accepted predictions
+        included).
+    n_generate, steps
+        Candidates generated per iteration and the generator's sampling steps.
+    bootstrap
+        Corpus structures labelled by the oracle before iteration 0; ``None``: none when the
+        surrogate was trained on this oracle's formation energies (its card's
+        ``label_oracle``), else :data:`DEFAULT_BOOTSTRAP`.
+    generator, surrogate
+        Starting models (shipped names or directories).
+    patience
+        Stop after this many iterations without a new stable candidate (0: never).
+    seed
+        Seeds sampling, the bootstrap sample and the random strategy.
+    selection
+        ``surrogate`` (confidence routing) or ``random`` (a baseline).
+    freeze_surrogate, freeze_generator
+        Keep the starting models (baselines).
+    audit_share
+        Share of each iteration's oracle budget spent auditing accepted predictions.
+    stable_threshold
+        E_hull (eV/atom) at or below which a candidate is stable.
+    formula, max_eform, n_wanted
+        A targeted design: up to ``n_wanted`` structures of ``formula`` with
+        ``e_form ≤ max_eform`` (eV/atom); ``formula`` None: an open campaign.
+    """
+
+    campaign_id: str | None = None
+    iterations: int = 2
+    dft_budget: int = 8
+    per_iteration: int = 4
+    n_generate: int = 48
+    steps: int = 100
+    bootstrap: int | None = None
+    generator: str = "perov5"
+    surrogate: str = "eform"
+    patience: int = 0
+    seed: int = 0
+    selection: str = "surrogate"
+    freeze_surrogate: bool = False
+    freeze_generator: bool = False
+    audit_share: float = 0.1
+    stable_threshold: float = STABLE_THRESHOLD
+    formula: str | None = None
+    max_eform: float | None = None
+    n_wanted: int = 10
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> CampaignOptions:
+        """Return options from a mapping (the CLI's keyword arguments), naming unknown keys."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise CampaignError(f"unknown campaign option(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def build_campaign(
+    settings: CrystaloopSettings, options: CampaignOptions, *, check_store: bool = True
+) -> tuple[str, CampaignMaker]:
+    """Check the options and return ``(campaign id, CampaignMaker)``; nothing is submitted.
+
+    The oracle (``settings.oracle``) configures the oracle sub-flows, the label step and both
+    retraining steps; ``options.formula`` makes a :class:`~crystaloop.workflows.DesignMaker`.
+
+    Raises
+    ------
+    CampaignError
+        For an unknown model, a bad formula or option, or a campaign id already used.
+    ConnectionError
+        When the campaigns store cannot be reached (``check_store``).
+    """
+    from crystaloop.makers import (
+        DFTMaker,
+        GenerateMaker,
+        SelectMaker,
+        TrainGeneratorMaker,
+        TrainSurrogateMaker,
+    )
+    from crystaloop.ml.checkpoint import CheckpointError, find_surrogate, read_card
+    from crystaloop.ml.generative.checkpoint import find_generator, load_generator
+    from crystaloop.workflows import CampaignMaker, DesignMaker, IterationMaker
+
+    design = options.formula is not None
+    if design and options.max_eform is None:
+        raise CampaignError("a design needs max_eform (eV/atom)")
+    if not 0.0 <= options.audit_share < 1.0:
+        raise CampaignError(f"audit_share must be in [0, 1), not {options.audit_share}")
+    mode = "csp" if design else "abinitio"
+    try:
+        generator_dir = find_generator(options.generator, mode)
+        card = read_card(find_surrogate(options.surrogate))
+    except CheckpointError as err:
+        raise CampaignError(str(err)) from err
+    campaign = options.campaign_id or ("design-" if design else "run-") + datetime.now(
+        UTC
+    ).strftime("%Y%m%d-%H%M%S")
+    if check_store:
+        from crystaloop.stores.campaigns import CampaignStore
+        from crystaloop.stores.factory import open_store
+
+        if CampaignStore(open_store(settings, "campaigns")).exists(campaign):
+            raise CampaignError(f"campaign {campaign!r} exists already: choose another id")
+    oracle = settings.oracle
+    targets = ("e_form", "band_gap") if oracle == "vasp" else ("e_form",)
+    bootstrap = options.bootstrap
+    if bootstrap is None:
+        trained_on = card.get("label_oracle") == oracle and "e_form" in card.get("targets", [])
+        bootstrap = 0 if trained_on else DEFAULT_BOOTSTRAP
+    iteration = IterationMaker(
+        generate=GenerateMaker(
+            model=options.generator, n=options.n_generate, steps=options.steps, seed=options.seed
+        ),
+        select=SelectMaker(
+            budget=options.per_iteration,
+            strategy=options.selection,
+            seed=options.seed,
+            audit_share=options.audit_share,
+        ),
+        oracle=DFTMaker(oracle=oracle),
+        train_surrogate=TrainSurrogateMaker(
+            targets=targets, seed=options.seed, frozen=options.freeze_surrogate
+        ),
+        train_generator=TrainGeneratorMaker(frozen=options.freeze_generator),
+    )
+    common = dict(
+        iteration=iteration,
+        surrogate=options.surrogate,
+        generator=options.generator,
+        max_iterations=options.iterations,
+        oracle_budget=options.dft_budget,
+        patience=options.patience,
+        bootstrap=bootstrap,
+        seed=options.seed,
+        stable_threshold=options.stable_threshold,
+    )
+    try:
+        if design:
+            from crystaloop.chem.composition import atomic_numbers
+
+            max_atoms = load_generator(generator_dir).config.max_atoms
+            atomic_numbers(options.formula, max_atoms)
+            maker: CampaignMaker = DesignMaker(
+                formula=options.formula,
+                max_eform=options.max_eform,
+                n=options.n_wanted,
+                **common,
+            )
+        else:
+            maker = CampaignMaker(**common)
+    except ValueError as err:
+        raise CampaignError(str(err)) from err
+    return campaign, maker
+
+
+def _class_path(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def campaign_plan(maker: CampaignMaker, campaign: str) -> dict[str, Any]:
+    """Return the resolved plan of a campaign Maker (JSON-ready).
+
+    The oracle and the class of its Maker, the models, budget, selection policy, retraining,
+    iterations and stability threshold; a design adds its query.
+    """
+    it = maker.iteration
+    dft = it.oracle
+    oracle_makers = (
+        {"relax": _class_path(dft.relax_maker or dft.default_relax_maker())}
+        | {"static": _class_path(dft.static_maker or dft.default_static_maker())}
+        if dft.oracle == "chgnet"
+        else {"flow": _class_path(dft.vasp_maker or dft.default_vasp_maker())}
+    )
+    if dft.prerelax_maker is not None:
+        oracle_makers = {"prerelax": _class_path(dft.prerelax_maker)} | oracle_makers
+    select = it.select
+    plan: dict[str, Any] = {
+        "campaign": campaign,
+        "kind": maker.name,
+        "oracle": dft.oracle,
+        "oracle_makers": oracle_makers,
+        "surrogate": maker.surrogate,
+        "generator": maker.generator,
+        "generator_mode": maker.generator_mode,
+        "iterations": maker.max_iterations,
+        "oracle_budget": maker.oracle_budget,
+        "per_iteration": select.budget,
+        "samples": it.generate.n,
+        "steps": it.generate.steps,
+        "bootstrap": maker.bootstrap,
+        "patience": maker.patience,
+        "seed": maker.seed,
+        "stable_threshold": maker.stable_threshold,
+        "selection": {
+            k: v for k, v in asdict(select).items() if k not in ("name", "budget", "seed")
+        },
+        "retraining": {
+            "surrogate_targets": list(it.train_surrogate.targets),
+            "surrogate_frozen": it.train_surrogate.frozen,
+            "surrogate_min_new_labels": it.train_surrogate.min_new_labels,
+            "generator_frozen": it.train_generator.frozen,
+            "generator_min_new_stable": it.train_generator.min_new_stable,
+        },
+    }
+    plan.update(maker.query())
+    return plan
