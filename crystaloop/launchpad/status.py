@@ -130,5 +130,6 @@ class CampaignWatcher:
                 if start and end:
                     delta = datetime.fromisoformat(str(end)) - datetime.fromisoformat(str(start))
                     seconds = delta.total_seconds()
-            lines.append(f"  {where}: {name} done ({seconds:.1f} s)")
+            label = name if name == "start" else f"{where}: {name}"
+            lines.append(f"  {label} done ({seconds:.1f} s)")
         return lines

@@ -7,7 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from crystaloop.chem.calibration import coverage_curve, error_stats, observed_coverage
+from crystaloop.chem.calibration import (
+    COVERAGE_LEVELS,
+    coverage_curve,
+    error_stats,
+    observed_coverage,
+)
 
 
 def test_gaussian_errors_with_the_right_sigma_are_calibrated():
@@ -15,7 +20,9 @@ def test_gaussian_errors_with_the_right_sigma_are_calibrated():
     truth = rng.normal(size=4000)
     std = np.full(4000, 0.3)
     mean = truth + rng.normal(scale=0.3, size=4000)
-    for expected, observed in coverage_curve(list(mean), list(std), list(truth)):
+    curve = coverage_curve(list(mean), list(std), list(truth))
+    assert [expected for expected, _ in curve] == list(COVERAGE_LEVELS) and len(curve) >= 3
+    for expected, observed in curve:
         assert observed == pytest.approx(expected, abs=0.03)
     # a σ four times too small is over-confident: far less coverage than promised
     assert observed_coverage(list(mean), list(std / 4), list(truth), 0.9) < 0.4

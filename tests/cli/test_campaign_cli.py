@@ -130,8 +130,10 @@ def test_the_settings_oracle_reaches_every_step(home, monkeypatch, oracle):
 
     from crystaloop.makers import DFTMaker
 
-    moved = replace(it, oracle=DFTMaker(oracle="vasp" if oracle == "chgnet" else "chgnet"))
-    assert moved.label.oracle == moved.train_surrogate.oracle == moved.oracle.oracle
+    other = "vasp" if oracle == "chgnet" else "chgnet"
+    moved = replace(it, oracle=DFTMaker(oracle=other))
+    assert moved.label.oracle == moved.train_surrogate.oracle == moved.oracle.oracle == other
+    assert moved.train_generator.oracle == other
 
 
 def test_run_dry_run_prints_the_resolved_plan_and_submits_nothing(runner, settings, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import Counter
 
 import pytest
 from click.testing import CliRunner
@@ -171,8 +172,13 @@ def test_ab_initio_generation_with_screens(workdir):
     assert all(r["source_id"] is None for r in rows)
     assert all("passed" in r["screen"] for r in rows)
     failed = [r["screen"] for r in rows if not r["screen"]["passed"]]
+    # a 2-epoch model sampled in 5 steps: some samples fail a screen, each naming why
+    assert failed
     assert all(f["stage"] and f["reason"] for f in failed)
-    assert json.loads(result.output)["screens"]["total"] == 7
+    summary = json.loads(result.output)["screens"]
+    assert summary["total"] == 7 and summary["passed"] == 7 - len(failed)
+    dropped = Counter(f["stage"] for f in failed)
+    assert dropped == {stage: n for stage, n in summary["dropped"].items() if n}
 
 
 def test_generation_of_one_composition_with_conditions(workdir):
@@ -199,7 +205,9 @@ def test_generation_of_one_composition_with_conditions(workdir):
     assert result.exit_code == 0, result.output
     from pymatgen.core import Structure
 
-    for row in lines(out):
+    rows = lines(out)
+    assert len(rows) == 3
+    for row in rows:
         assert row["source_id"] == "SrTiO3"
         assert Structure.from_dict(row["structure"]).composition.reduced_formula == "SrTiO3"
         assert len(row["structure"]["sites"]) == 5

@@ -31,6 +31,12 @@ def ingest_small_corpus(settings, n: int = 150) -> None:
     )
 
 
+#: The tiny campaign's stability threshold (eV/atom): every labelled candidate counts as stable,
+#: so the checks that follow stable discoveries (the generator fine-tune, the discovery Maker,
+#: S.U.N.) always have one to check, whatever E_hull the oracle gives.
+TINY_STABLE_THRESHOLD = 100.0
+
+
 def tiny_campaign(oracle_maker=None, iterations: int = 2) -> CampaignMaker:
     """Two iterations of 8 candidates, one oracle calculation each, fast retraining."""
     iteration = IterationMaker(
@@ -40,7 +46,6 @@ def tiny_campaign(oracle_maker=None, iterations: int = 2) -> CampaignMaker:
         train_surrogate=TrainSurrogateMaker(min_new_labels=1, epochs=2, patience=2, members=2),
         train_generator=TrainGeneratorMaker(
             min_new_stable=1,
-            stable_threshold=100.0,
             epochs=1,
             seconds=5,
             idealize=False,  # P1 candidates pass (allow_p1): keep them for the fine-tune
@@ -56,6 +61,8 @@ def tiny_campaign(oracle_maker=None, iterations: int = 2) -> CampaignMaker:
         oracle_budget=2 * iterations,
         bootstrap=2,
         bootstrap_max_sites=5,
+        # the campaign sets it on its label and generator steps (a step's own value is replaced)
+        stable_threshold=TINY_STABLE_THRESHOLD,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crystaloop.launchpad.config import get_launchpad
 from crystaloop.launchpad.submit import firework_states
 from crystaloop.stores.factory import open_store
 from crystaloop.stores.labels import LabelStore
@@ -27,15 +28,28 @@ def check_readme_pymongo(finished, campaign: str, monkeypatch) -> None:
     exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own README
     assert scope["campaign"] == campaign
     stable = labels.query({"campaign": campaign, "kind": "candidate", "e_hull": {"$lte": 0.1}})
+    # the tiny campaign's candidates are each the only labelled phase of their system: on the
+    # hull (E_hull 0), so the README's queries have something to find
+    assert stable, "no candidate with E_hull <= 0.1: the README's stable query found nothing"
     assert {d["subject_id"] for d in scope["stable"]} == {d["subject_id"] for d in stable}
     assert [d["e_hull"] for d in scope["stable"]] == sorted(d["e_hull"] for d in stable)
     near = labels.query(
         {"kind": "candidate", "chemsys": candidate["chemsys"], "e_hull": {"$lte": 0.05}}
     )
-    assert len(scope["near"]) == len(near)
-    oracle_fws = firework_states(finished, campaign)["0"]
-    assert scope["calcs"] and all(c["state"] in ("COMPLETED", "FIZZLED") for c in scope["calcs"])
-    assert len(scope["calcs"]) <= sum(oracle_fws.values())
+    assert near, f"no {candidate['chemsys']} candidate with E_hull <= 0.05"
+    assert sorted(d["subject_id"] for d in scope["near"]) == sorted(d["subject_id"] for d in near)
+    oracle_fws = get_launchpad(finished).get_fw_ids(
+        {
+            "spec.crystaloop.campaign": campaign,
+            "spec.crystaloop.iteration": 0,
+            "spec.crystaloop.stage": "oracle",
+        }
+    )
+    assert oracle_fws
+    assert sorted(c["fw_id"] for c in scope["calcs"]) == sorted(oracle_fws)
+    assert all(c["state"] in ("COMPLETED", "FIZZLED") for c in scope["calcs"])
+    # iteration 0 has other Fireworks too: the query's stage filter is what picks these
+    assert sum(firework_states(finished, campaign)["0"].values()) > len(oracle_fws)
     lineage = scope["lineage"]
     assert lineage["labelled_by"]["state"] == "COMPLETED"
     assert lineage["labelled_by"]["name"] == "Force field static"
@@ -61,6 +75,7 @@ def check_readme_shell(finished, campaign: str) -> None:
         code.replace("CAMPAIGN", campaign)
         .replace("CANDIDATE", label["subject_id"])
         .replace("CALC_ID", label["calc_id"])
+        .replace('"Ba-O-Ti"', json.dumps(label["chemsys"]))
     )
     calls = re.findall(r"^(db|fw)\.(\w+)\.(find|findOne)\((.*)\)(?:\.sort\((.*)\))?$", code, re.M)
     assert len(calls) == 6
@@ -77,9 +92,23 @@ def check_readme_shell(finished, campaign: str) -> None:
             if sort:
                 cursor = cursor.sort(list(json.loads(sort).items()))
             results.append(list(cursor))
-    stable, _, calcs, candidate, found, firework = results
-    assert len(stable) == labels.count(
-        {"campaign": campaign, "kind": "candidate", "e_hull": {"$lte": 0.1}}
+    stable, near, calcs, candidate, found, firework = results
+    expected = labels.query({"campaign": campaign, "kind": "candidate", "e_hull": {"$lte": 0.1}})
+    assert expected, "no candidate with E_hull <= 0.1: the README's stable query found nothing"
+    assert sorted(d["subject_id"] for d in stable) == sorted(d["subject_id"] for d in expected)
+    assert [d["e_hull"] for d in stable] == sorted(d["e_hull"] for d in expected)
+    near_expected = labels.query(
+        {"kind": "candidate", "chemsys": label["chemsys"], "e_hull": {"$lte": 0.05}}
     )
-    assert calcs and candidate["generator"] and found["calc_id"] == label["calc_id"]
+    assert near_expected, f"no {label['chemsys']} candidate with E_hull <= 0.05"
+    assert sorted(d["subject_id"] for d in near) == sorted(d["subject_id"] for d in near_expected)
+    oracle_fws = get_launchpad(finished).get_fw_ids(
+        {
+            "spec.crystaloop.campaign": campaign,
+            "spec.crystaloop.iteration": 0,
+            "spec.crystaloop.stage": "oracle",
+        }
+    )
+    assert oracle_fws and sorted(c["fw_id"] for c in calcs) == sorted(oracle_fws)
+    assert candidate["generator"] and found["calc_id"] == label["calc_id"]
     assert firework["state"] == "COMPLETED"

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import jobflow
 import pytest
-from campaign_helpers import fresh_profile, ingest_small_corpus, tiny_campaign
+from campaign_helpers import (
+    TINY_STABLE_THRESHOLD,
+    fresh_profile,
+    ingest_small_corpus,
+    tiny_campaign,
+)
 from readme_checks import check_readme_pymongo, check_readme_shell
 
 from crystaloop.launchpad.submit import firework_states, run_in_process, submit_flow
@@ -68,6 +73,7 @@ def test_every_firework_completed_and_the_campaign_finished(finished):
 
 def test_each_iteration_sent_one_candidate_to_the_oracle(finished):
     status = campaign_status(finished, CAMPAIGN).model_dump()
+    assert [row["iteration"] for row in status["iterations"]] == [0, 1]
     for row in status["iterations"]:
         assert row["generated"] == 8
         assert row["selected"] == 1
@@ -80,6 +86,8 @@ def test_labels_are_written_once_with_formation_energies(finished):
     docs = labels.query({"campaign": CAMPAIGN})
     assert len({d["subject_id"] for d in docs}) == len(docs)
     assert labels.count({"kind": "corpus"}) == 2
+    # the checks below cover both the bootstrap's corpus labels and the candidates' labels
+    assert {d["kind"] for d in docs} == {"corpus", "candidate"}
     for doc in docs:
         assert doc["oracle"] == "chgnet"
         assert doc["e_form"] is not None, doc["subject_id"]
@@ -108,8 +116,11 @@ def test_models_were_retrained_and_registered(finished):
     surrogate = [m for m in status["models"] if m["kind"] == "surrogate"][-1]
     ensemble = load_ensemble(surrogate["path"])
     assert ensemble.config.targets == ["e_form"]
-    if status["iterations"][0]["dft_done"]:  # a new label: retrained after iteration 0
-        assert ("surrogate", 0) in kinds and ("generator", 0) in kinds
+    # iteration 0 labelled its candidate (stable at the tiny campaign's threshold): both models
+    # were retrained after it
+    assert status["iterations"][0]["dft_done"] == 1
+    assert status["iterations"][0]["new_stable"] == 1
+    assert ("surrogate", 0) in kinds and ("generator", 0) in kinds
     records = open_store(finished, "campaigns").query_one({"campaign": CAMPAIGN})["iterations"]
     latest = [m for m in status["models"] if m["kind"] == "surrogate" and m["iteration"] <= 0]
     assert records["0"]["surrogate"] == latest[-1]["path"]  # iteration 1 used the newest model
@@ -134,11 +145,24 @@ def test_an_atomate2_maker_runs_on_each_stable_discovery(finished):
     from crystaloop.launchpad.config import get_launchpad
 
     labels = LabelStore(open_store(finished, "labels"))
-    stable = labels.count({"campaign": CAMPAIGN, "kind": "candidate", "e_hull": {"$lte": 0.1}})
+    stable = labels.query(
+        {
+            "campaign": CAMPAIGN,
+            "kind": "candidate",
+            "e_hull": {"$lte": TINY_STABLE_THRESHOLD},
+        }
+    )
+    assert stable, "the tiny campaign found no stable discovery to follow up"
     launchpad = get_launchpad(finished)
-    follow = launchpad.get_fw_ids({"spec.crystaloop.stage": "discovery"})
-    assert len(follow) == stable
-    assert all(launchpad.get_fw_by_id(i).state == "COMPLETED" for i in follow)
+    follow = [
+        launchpad.get_fw_by_id(i)
+        for i in launchpad.get_fw_ids({"spec.crystaloop.stage": "discovery"})
+    ]
+    # one follow-up per stable discovery, named after it, and each one ran
+    assert sorted(fw.name for fw in follow) == sorted(
+        f"Force field static {d['subject_id']}" for d in stable
+    )
+    assert [fw.state for fw in follow] == ["COMPLETED"] * len(stable)
 
 
 def test_status_json_and_recover_on_a_finished_campaign(finished, monkeypatch):
@@ -155,6 +179,7 @@ def test_status_json_and_recover_on_a_finished_campaign(finished, monkeypatch):
     assert {"campaign", "state", "labels", "duplicate_labels", "iterations"} <= set(data)
     assert data["campaign"] == CAMPAIGN and data["duplicate_labels"] == 0 and data["labels"] > 0
     keys = {"iteration", "generated", "valid", "selected", "dft_done", "dft_failed", "accepted"}
+    assert [row["iteration"] for row in data["iterations"]] == [0, 1]
     assert all(keys | {"new_stable"} <= set(row) for row in data["iterations"])
     text = CliRunner().invoke(main, ["status"])
     assert text.exit_code == 0 and "iteration 0:" in text.output  # the latest campaign
@@ -191,6 +216,12 @@ def test_report_of_the_campaign_has_every_figure(finished, monkeypatch, tmp_path
         assert row["generated"] == base["generated"] == 8
         assert row["passed"]["duplicate_of_corpus"] == base["valid"]  # the last screen
         assert row["selected"] == 1 and row["stable"] == base["new_stable"]
+    # every labelled candidate is stable at the tiny campaign's threshold: the counts compared
+    # above are not all zero
+    assert [row["stable"] for row in summary["iterations"]] == [
+        base["dft_done"] for base in status["iterations"]
+    ]
+    assert sum(row["stable"] for row in summary["iterations"]) > 0
     assert summary["header"]["hull"] == "stored" and "(the stored E_hull)" in page
     current = CliRunner().invoke(
         main, ["report", "--campaign", CAMPAIGN, "--out", str(out), "--hull", "current"]
@@ -290,16 +321,36 @@ def test_sun_and_efficiency_rows_of_the_campaign(finished):
 
     rows = discoveries(finished, CAMPAIGN, hull="current")
     labels = LabelStore(open_store(finished, "labels"))
-    assert len(rows) == labels.count({"campaign": CAMPAIGN, "kind": "candidate"})
+    assert len(rows) == labels.count({"campaign": CAMPAIGN, "kind": "candidate"}) > 0
+    # every labelled candidate is stable at the tiny campaign's threshold: unique and novel
+    # were judged for each
+    assert all(row["stable"] for row in rows)
     for row in rows:
+        assert row["unique"] is not None and row["novel"] is not None
         assert row["sun"] == bool(row["stable"] and row["unique"] and row["novel"])
-        if not row["stable"]:
-            assert row["unique"] is None and row["novel"] is None
+    # a lower phase of one composition labelled elsewhere puts that candidate above the
+    # threshold: an unstable row is judged neither unique nor novel, and is no S.U.N.
+    label = labels.query({"campaign": CAMPAIGN, "kind": "candidate"})[0]
+    shift = TINY_STABLE_THRESHOLD + 1.0  # eV/atom
+    lower = {k: label[k] for k in ("oracle", "chemsys", "formula", "nsites")} | {
+        "label_id": "elsewhere|chgnet|far",
+        "energy": label["energy"] - shift * label["nsites"],
+        "energy_per_atom": label["energy_per_atom"] - shift,
+    }
+    above = {
+        r["label_id"]: r for r in discoveries(finished, CAMPAIGN, hull="current", extra=[lower])
+    }
+    row = above[label["label_id"]]
+    assert row["e_hull"] == pytest.approx(shift, abs=1e-6)
+    assert not row["stable"] and row["unique"] is None and row["novel"] is None
+    assert row["sun"] is False
     table = efficiency_table({CAMPAIGN: finished})
     assert [r["iteration"] for r in table] == [0, 1, "all"]
     total = table[-1]
     assert total["oracle_calls"] == 2 and total["sun"] == sum(r["sun"] for r in rows)
-    assert total["calls_per_sun"] == (2 / total["sun"] if total["sun"] else None)
+    # the campaign found at least one S.U.N. discovery: the ratio below is a number
+    assert total["sun"] > 0
+    assert total["calls_per_sun"] == 2 / total["sun"]
 
 
 def test_labels_from_another_home_join_the_common_hull(finished):

@@ -52,6 +52,8 @@ def test_a_failing_oracle_run_marks_its_candidate_failed_and_the_campaign_goes_o
     for row in status["iterations"]:
         assert row["selected"] == 1 and row["dft_failed"] == 1 and row["dft_done"] == 0
     failed = list(open_store(profile, "candidates").query({"oracle": "failed"}))
+    # the one selected candidate of each iteration, each with the reason
+    assert sorted(d["iteration"] for d in failed) == [0, 1]
     assert all("oracle run failed" in d["oracle_error"] for d in failed)
     launchpad = get_launchpad(profile)
     assert launchpad.get_fw_ids({"state": "FIZZLED"})  # the relaxations

@@ -29,7 +29,20 @@ def test_frozen_makers_keep_the_model_but_the_bootstrap_still_trains(settings, m
     # as the campaign has no oracle label yet
     calibration = out.calibration["e_form"]
     assert calibration["campaign_points"] == 0 and calibration["data"] == "campaign + validation"
-    assert calibration["n"] > 0 and calibration["accept_std"] >= 0
+    from crystaloop.ml.checkpoint import find_surrogate, load_ensemble
+    from crystaloop.ml.crysformer.uncertainty import fit_calibration
+
+    ensemble = load_ensemble(find_surrogate("eform"), device="cpu")
+    j = ensemble.config.targets.index("e_form")
+    residuals = ensemble.residuals
+    expected = fit_calibration(
+        residuals[:, 0, j], residuals[:, 1, j], calibration["tolerance"], ensemble.level
+    )
+    assert calibration["n"] == expected["n"] > 0
+    assert calibration["accept_std"] == pytest.approx(expected["accept_std"])
+    assert calibration["scale"] == pytest.approx(expected["scale"])
+    # accepting nothing (σ threshold 0) and an accepted share are exclusive
+    assert (calibration["accept_std"] > 0) == (calibration["accepted_share"] > 0)
     with pytest.raises(ValueError, match="no chgnet labels"):  # forced: the bootstrap trains
         TrainSurrogateMaker(frozen=True).train("eform", "c", -1, force=True)
     import crystaloop.settings

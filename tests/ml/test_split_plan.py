@@ -41,6 +41,9 @@ def test_partition_keeps_the_input_order_within_a_split():
     plan = SplitPlan(0.3, 0.3, 0)
     items = [(i, f"id{i}") for i in range(60)]
     parts = plan.partition(items, lambda item: item[1])
+    assert sorted(m for members in parts.values() for m in members) == items
+    assert set(parts) == {"train", "val", "test"}
+    assert all(len(members) > 1 for members in parts.values())  # an order to keep in each
     for members in parts.values():
         assert members == sorted(members)
 
