@@ -17,6 +17,9 @@ from jobflow import Maker
 from crystaloop.makers.jobs import crystaloop_job
 from crystaloop.schemas import STABLE_THRESHOLD, TrainOutput
 
+#: Sample-id suffix of a candidate's generated cell beside its relaxed, labelled cell.
+START = "#start"
+
 
 @dataclass
 class TrainSurrogateMaker(Maker):
@@ -51,6 +54,10 @@ class TrainSurrogateMaker(Maker):
         Newest labels used at most.
     min_campaign_points
         Campaign labels with a recorded prediction from which the calibration uses them alone.
+    initial_structures
+        Also train on each labelled candidate's generated (unrelaxed) cell with the label of its
+        relaxed cell: the surrogate scores unrelaxed candidates, and this teaches it the energy a
+        candidate will have once the oracle has relaxed it (the twin goes to the same split).
     frozen
         Keep the model: only the forced bootstrap fine-tune runs (the "no retraining" baseline);
         the calibration is still re-fitted.
@@ -70,6 +77,7 @@ class TrainSurrogateMaker(Maker):
     seed: int = 0
     max_labels: int = 20000
     min_campaign_points: int = 30
+    initial_structures: bool = True
     frozen: bool = False
 
     @crystaloop_job("train", TrainOutput)
@@ -123,28 +131,36 @@ class TrainSurrogateMaker(Maker):
             reason = f"{fresh} new labels < {self.min_new_labels}, model {age} iterations old"
             return TrainOutput.skipped(campaign, iteration, model, reason)
         docs = labels.training_set(self.oracle, self.targets, self.max_labels)
+        starts = {}
+        if self.initial_structures:
+            from crystaloop.stores.candidates import CandidateStore
+            from crystaloop.stores.factory import open_store
+
+            starts = CandidateStore(open_store(settings, "candidates")).structures(
+                d["subject_id"] for d in docs if d["kind"] == "candidate"
+            )
         # keyed by subject and oracle, not by label id (which holds the calculation's random
         # uuid): the validation split, and so the model, is the same when a run is repeated
-        items = [
-            (
-                f"{d['subject_id']}|{d['oracle']}",
-                Structure.from_dict(d["structure"]),
-                np.array([d[t] for t in self.targets], dtype=np.float32),
-            )
-            for d in docs
-        ]
+        items = []
+        for d in docs:
+            key = f"{d['subject_id']}|{d['oracle']}"
+            target = np.array([d[t] for t in self.targets], dtype=np.float32)
+            items.append((key, Structure.from_dict(d["structure"]), target))
+            if d["subject_id"] in starts:  # the generated cell, with the relaxed cell's label
+                items.append((key + START, Structure.from_dict(starts[d["subject_id"]]), target))
         if not items:
             raise ValueError(
                 f"campaign {campaign}: no {self.oracle} labels with {', '.join(self.targets)} "
                 "to train the surrogate on (did every oracle run of the bootstrap fail?)"
             )
-        val_ids = holdout_ids([i for i, _, _ in items], self.val_fraction, self.seed)
+        keys = [i for i, _, _ in items if not i.endswith(START)]
+        val_ids = holdout_ids(keys, self.val_fraction, self.seed)  # a start goes with its label
         base = load_ensemble(find_surrogate(model), device="cpu")
         config = base.config
         graphs = InMemoryGraphs(
             list(build_samples(items, config.k, config.cutoff)), list(self.targets)
         )
-        order = [s.sample_id for s in graphs.samples]
+        order = [s.sample_id.removesuffix(START) for s in graphs.samples]
         train_set = graphs.subset([k for k, i in enumerate(order) if i not in val_ids])
         val_set = graphs.subset([k for k, i in enumerate(order) if i in val_ids])
         if not val_ids:  # too few labels to hold any back: validate on the training labels

@@ -159,12 +159,12 @@ class LabelStore:
     ) -> list[dict[str, Any]]:
         """Return the ``oracle`` labels that have every target (the newest ``limit``; 0: all).
 
-        Documents carry ``subject_id``, ``oracle``, ``structure`` and the targets.
+        Documents carry ``subject_id``, ``kind``, ``oracle``, ``structure`` and the targets.
         """
         names = list(targets)
         docs = self.query(
             {"oracle": oracle, **{t: {"$ne": None} for t in names}},
-            ["subject_id", "oracle", "structure", *names],
+            ["subject_id", "kind", "oracle", "structure", *names],
         )
         return docs[-limit:] if limit else docs
 

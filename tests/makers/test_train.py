@@ -163,3 +163,48 @@ def test_screen_pass_rate_samples_and_screens(settings):
     rate = screen_pass_rate(model, 6, 10, 0, settings)
     assert 0.0 <= rate <= 1.0 and rate * 6 == round(rate * 6)
     assert rate == screen_pass_rate(model, 6, 10, 0, settings)  # seeded
+
+
+def test_the_surrogate_also_learns_each_candidates_generated_cell(settings):
+    from helpers import perovskite
+
+    from crystaloop.chem.energies import formation_energy_per_atom, shipped_references
+    from crystaloop.schemas import CandidateDoc, LabelDoc
+    from crystaloop.stores.candidates import CandidateStore
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore, label_id
+    from crystaloop.stores.models import ModelRegistry
+
+    refs = shipped_references("chgnet")
+    labels, candidates = [], []
+    for i in range(5):
+        relaxed, start = perovskite(3.9 + 0.02 * i), perovskite(4.3 + 0.02 * i)
+        energy = -35.0 - i
+        sid = f"c:0:{i}"
+        labels.append(
+            LabelDoc(
+                label_id=label_id(sid, "chgnet", f"x{i}"), subject_id=sid, kind="candidate",
+                campaign="c", iteration=0, oracle="chgnet", calc_id=f"x{i}",
+                structure=relaxed.as_dict(), formula="SrTiO3", chemsys="O-Sr-Ti",
+                elements=["O", "Sr", "Ti"], nsites=5, energy=energy, energy_per_atom=energy / 5,
+                e_form=formation_energy_per_atom(relaxed.composition, energy, refs),
+            )
+        )  # fmt: skip
+        candidates.append(
+            CandidateDoc(
+                candidate_id=sid, campaign="c", iteration=0, index=i, structure=start.as_dict(),
+                formula="SrTiO3", nsites=5, generator="g", status="passed",
+            )
+        )  # fmt: skip
+    LabelStore(open_store(settings, "labels")).upsert(labels)
+    CandidateStore(open_store(settings, "candidates")).upsert(candidates)
+    maker = TrainSurrogateMaker(epochs=1, members=2, val_fraction=0.2)
+    out = maker.train("eform", "c", 0, force=True)
+    assert out.trained
+    doc = ModelRegistry(open_store(settings, "models")).latest("c", "surrogate")
+    # 5 labels: 1 held out with its generated twin, 4 relaxed + 4 generated cells train
+    assert doc.n_train == 8 and doc.metrics["n_val"] == 2
+    out = TrainSurrogateMaker(epochs=1, members=2, initial_structures=False).train(
+        "eform", "c", 1, force=True
+    )
+    assert ModelRegistry(open_store(settings, "models")).latest("c", "surrogate").n_train == 4
