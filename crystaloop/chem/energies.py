@@ -145,3 +145,26 @@ def energies_above_hull(
         diagram, entries = diagrams[system]
         out[target.phase_id] = float(diagram.get_e_above_hull(entries[target.phase_id]))
     return out
+
+
+def hull_formation_energy(
+    composition: Composition, phases: Iterable[tuple[Composition, float]]
+) -> float:
+    """Return the formation energy per atom of the lower hull at ``composition`` (eV/atom).
+
+    ``phases`` are ``(composition, formation energy per atom)`` of the known phases; the
+    elements are at 0. Phases with elements outside ``composition``'s system are ignored. A
+    candidate with formation energy ``e`` lies ``e − hull_formation_energy`` above the hull.
+    """
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Composition as Comp
+
+    allowed = {str(el) for el in composition.elements}
+    entries = [PDEntry(Comp(el), 0.0) for el in sorted(allowed)]
+    for comp, e_form in phases:
+        if {str(el) for el in comp.elements} <= allowed and len(comp.elements) > 1:
+            entries.append(PDEntry(comp, float(e_form) * comp.num_atoms))
+    if len(allowed) == 1:
+        return 0.0
+    diagram = PhaseDiagram(entries)
+    return float(diagram.get_hull_energy_per_atom(composition))

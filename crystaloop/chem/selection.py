@@ -1,15 +1,30 @@
 """Confidence routing: which scored candidates go to the oracle and which are accepted as predicted.
 
 The seed's coordinate pattern, as a pure function. For the target property (formation energy,
-lower is better) each candidate has a surrogate mean μ, a calibrated σ and a confidence
-``P(|error| < tolerance)``:
+lower is better) each candidate has a surrogate mean μ, a calibrated σ, a confidence
+``P(|error| < tolerance)`` and, for the ``e_hull`` objective, the formation energy ``h`` of the
+current hull of known phases at its composition. Its predicted energy above the hull is
+``μ − h``; the acquisition value ``a`` is an optimistic draw of it:
 
-* **promising** when the optimistic bound ``μ − κσ`` is at most ``threshold``;
-* promising and **confident** (confidence ≥ ``min_confidence``) and ``μ ≤ threshold`` → accepted
-  as a prediction (marked so; never an oracle label);
-* promising and **uncertain** → a candidate for the oracle, ranked by ``μ − κσ``; a candidate
-  the surrogate cannot score (an element it never saw) is maximally uncertain and ranked last;
+* ``greedy``: ``a = μ − h`` (κ = 0);
+* ``ucb`` (default): ``a = μ − κσ − h``, the optimistic bound (CAMD's "optimistic hull" agent
+  places ``μ − κσ`` on the hull the same way); κ = 1 by default, so a candidate whose 68 %
+  interval reaches the stability threshold is worth a look;
+* ``thompson``: ``a = μ + σ z − h`` with one seeded standard-normal draw ``z`` per candidate.
+
+Then:
+
+* **promising** when ``a`` is at most ``threshold`` (the stability threshold for ``e_hull``,
+  the design's ``max_eform`` for ``e_form``, where ``h = 0``);
+* promising and **confident** (confidence ≥ ``min_confidence``) and ``μ − h ≤ threshold`` →
+  accepted as a prediction (marked so; never an oracle label);
+* promising and **uncertain** → a candidate for the oracle, ranked by ``a``; a candidate the
+  surrogate cannot score (an element it never saw) is maximally uncertain and ranked last;
 * otherwise → rejected.
+
+UCB is the default because it spends the budget on what could be stable given the surrogate's
+own uncertainty (greedy never looks past the mean, so an underestimated candidate is never
+checked), and, unlike Thompson sampling, a repeated run routes the same way.
 
 The oracle budget of the iteration is then spent in rank order with a diversity rule: at most
 ``max_per_formula`` candidates of one reduced formula and ``max_per_chemsys`` of one chemical
@@ -26,6 +41,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+#: What the routing judges, and how optimistically.
+OBJECTIVES = ("e_hull", "e_form")
+ACQUISITIONS = ("greedy", "ucb", "thompson")
+
 
 @dataclass(frozen=True)
 class SelectionPolicy:
@@ -35,10 +54,15 @@ class SelectionPolicy:
     ----------
     target
         Surrogate target to select on (lower is better), e.g. ``e_form``.
+    objective
+        ``e_hull``: judge the predicted energy above the current hull; ``e_form``: the
+        formation energy itself (a design's query).
+    acquisition
+        ``greedy``, ``ucb`` or ``thompson`` (see the module docstring).
     threshold
-        Promising when ``mean − kappa · std`` ≤ this (eV/atom for formation energies).
+        Promising when the acquisition value is at most this (eV/atom).
     kappa
-        Optimism of the bound.
+        Optimism of ``ucb``.
     min_confidence
         Confidence at which a promising prediction is accepted without the oracle.
     budget
@@ -50,7 +74,9 @@ class SelectionPolicy:
     """
 
     target: str = "e_form"
-    threshold: float = 0.0
+    objective: str = "e_hull"
+    acquisition: str = "ucb"
+    threshold: float = 0.1
     kappa: float = 1.0
     min_confidence: float = 0.9
     budget: int = 8
@@ -59,6 +85,14 @@ class SelectionPolicy:
     audit_share: float = 0.1
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"unknown objective {self.objective!r}: choose {', '.join(OBJECTIVES)}"
+            )
+        if self.acquisition not in ACQUISITIONS:
+            raise ValueError(
+                f"unknown acquisition {self.acquisition!r}: choose {', '.join(ACQUISITIONS)}"
+            )
         if not 0.0 <= self.audit_share < 1.0:
             raise ValueError(f"audit_share must be in [0, 1), not {self.audit_share}")
         if self.budget < 0:
@@ -71,7 +105,11 @@ class SelectionPolicy:
 
 @dataclass(frozen=True)
 class Scored:
-    """One candidate as the routing sees it (``mean``/``std``/``confidence`` None: unscorable)."""
+    """One candidate as the routing sees it (``mean``/``std``/``confidence`` None: unscorable).
+
+    ``hull`` is the formation energy of the current hull at its composition (eV/atom; 0 with no
+    known phase), used by the ``e_hull`` objective.
+    """
 
     candidate_id: str
     formula: str
@@ -79,6 +117,7 @@ class Scored:
     mean: float | None = None
     std: float | None = None
     confidence: float | None = None
+    hull: float = 0.0
 
 
 @dataclass
@@ -108,29 +147,35 @@ def select(candidates: list[Scored], policy: SelectionPolicy, seed: int = 0) -> 
 
     out = Selection()
     queue: list[tuple[float, int, Scored]] = []
+    draws = np.random.default_rng(seed + 1).standard_normal(len(candidates))
+    name = "E_hull" if policy.objective == "e_hull" else policy.target
     for order, c in enumerate(candidates):
         if c.mean is None or c.std is None or not math.isfinite(c.mean):
             queue.append((math.inf, order, c))
             out.reasons[c.candidate_id] = "unscorable: outside the surrogate's elements"
             continue
-        bound = c.mean - policy.kappa * c.std
+        hull = c.hull if policy.objective == "e_hull" else 0.0
+        value = c.mean - hull
+        if policy.acquisition == "ucb":
+            bound, how = value - policy.kappa * c.std, f" − {policy.kappa:g}σ"
+        elif policy.acquisition == "thompson":
+            bound, how = value + c.std * float(draws[order]), f" {float(draws[order]):+.2f}σ"
+        else:
+            bound, how = value, ""
         if bound > policy.threshold:
             out.rejected.append(c.candidate_id)
             out.reasons[c.candidate_id] = (
-                f"not promising: {policy.target} {c.mean:.3f} − {policy.kappa:g}σ "
-                f"= {bound:.3f} > {policy.threshold:g}"
+                f"not promising: {name} {value:.3f}{how} = {bound:.3f} > {policy.threshold:g}"
             )
-        elif (c.confidence or 0.0) >= policy.min_confidence and c.mean <= policy.threshold:
+        elif (c.confidence or 0.0) >= policy.min_confidence and value <= policy.threshold:
             out.accepted.append(c.candidate_id)
             out.reasons[c.candidate_id] = (
-                f"confident: {policy.target} {c.mean:.3f} ± {c.std:.3f}, "
-                f"confidence {c.confidence:.2f}"
+                f"confident: {name} {value:.3f} ± {c.std:.3f}, confidence {c.confidence:.2f}"
             )
         else:
             queue.append((bound, order, c))
             out.reasons[c.candidate_id] = (
-                f"uncertain: {policy.target} {c.mean:.3f} ± {c.std:.3f}, "
-                f"confidence {c.confidence or 0.0:.2f}"
+                f"uncertain: {name} {value:.3f} ± {c.std:.3f}, confidence {c.confidence or 0.0:.2f}"
             )
     n_audit = audit_size(len(out.accepted), policy)
     if n_audit:

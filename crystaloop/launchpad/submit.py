@@ -38,6 +38,7 @@ def run_in_process(
     quiet: bool = True,
     log_file: str | os.PathLike[str] | None = None,
     on_launch: Callable[[], None] | None = None,
+    poll_seconds: float = 2.0,
 ) -> int:
     """Run every ready Firework in this process until none is left; return how many ran.
 
@@ -46,7 +47,9 @@ def run_in_process(
     ``<home>/launches``). ``quiet`` keeps jobflow's and FireWorks' per-job INFO lines off the
     terminal; with ``log_file`` everything the jobs print (the oracle's messages, library
     warnings, the traceback of a failed run) goes to that file instead of the terminal.
-    ``on_launch`` is called after every Firework (e.g. to print progress).
+    ``on_launch`` is called after every Firework (e.g. to print progress). As FireWorks'
+    ``rapidfire``, it waits (polling every ``poll_seconds``) while other workers run Fireworks
+    whose children are waiting, and returns when no Firework is ready or will be.
     """
     import contextlib
 
@@ -87,7 +90,10 @@ def run_in_process(
             if not launchpad.run_exists(fworker):
                 time.sleep(0.15)  # as rapidfire: let a dynamic workflow's additions land
                 if not launchpad.run_exists(fworker):
-                    break
+                    if not launchpad.future_run_exists(fworker):
+                        break
+                    time.sleep(poll_seconds)  # other workers run what the rest waits on
+                    continue
             launcher = create_datestamp_dir(directory, l_logger, prefix="launcher_")
             os.chdir(launcher)
             try:

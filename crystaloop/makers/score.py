@@ -21,12 +21,16 @@ class ScoreMaker(Maker):
         Job name.
     model
         Shipped surrogate name or model directory.
+    oracle
+        The oracle whose known phases make the hull each candidate is placed on (set by the
+        campaign from its plan).
     batch_size
         Structures per forward pass.
     """
 
     name: str = "score"
     model: str = "eform"
+    oracle: str = "chgnet"
     batch_size: int = 256
 
     @crystaloop_job("score", ScoreOutput)
@@ -35,13 +39,14 @@ class ScoreMaker(Maker):
 
         ``calibration`` (``{target: {"scale", "accept_std", "level"}}``, the campaign's latest
         recalibration on its own oracle labels) replaces the model's own. Each survivor's
-        scoring record goes into the output (the selection reads nothing else), and the scores
-        are written to the ``candidates`` store in one bulk write. Candidates with an element
-        the surrogate never saw have no scores.
+        scoring record goes into the output (the selection reads nothing else), with the
+        formation energy of the current hull of the oracle's labelled phases at its composition,
+        and the scores are written to the ``candidates`` store in one bulk write. Candidates
+        with an element the surrogate never saw have no scores.
         """
         from pymatgen.core import Structure
 
-        from crystaloop.chem.energies import chemsys_of
+        from crystaloop.chem.energies import chemsys_of, hull_formation_energy
         from crystaloop.ml.checkpoint import find_surrogate, load_ensemble, read_card
         from crystaloop.ml.crysformer.scoring import score_structures
         from crystaloop.schemas import ScoreRecord, ScreenOutput
@@ -49,6 +54,7 @@ class ScoreMaker(Maker):
         from crystaloop.stores.artifacts import artifact_store
         from crystaloop.stores.candidates import CandidateStore, get_batch
         from crystaloop.stores.factory import open_store
+        from crystaloop.stores.labels import LabelStore
 
         out = ScreenOutput.model_validate(screened)
         settings = load_settings()
@@ -62,13 +68,20 @@ class ScoreMaker(Maker):
         result = score_structures(
             ensemble, structures, batch_size=self.batch_size, device=settings.device
         )
+        systems = {
+            cid: chemsys_of(str(el) for el in s.composition.elements) for cid, s in structures
+        }
+        known = LabelStore(open_store(settings, "labels")).formation_energies(
+            self.oracle, set(systems.values())
+        )
         records = [
             ScoreRecord(
                 candidate_id=cid,
                 formula=structure.composition.reduced_formula,
-                chemsys=chemsys_of(str(el) for el in structure.composition.elements),
+                chemsys=systems[cid],
                 nsites=len(structure),
                 scores=result.scores.get(cid),
+                hull_e_form=hull_formation_energy(structure.composition, known[systems[cid]]),
             )
             for cid, structure in structures
         ]

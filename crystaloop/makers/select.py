@@ -8,7 +8,7 @@ from typing import Any
 from jobflow import Maker
 
 from crystaloop.makers.jobs import crystaloop_job
-from crystaloop.schemas import SelectOutput
+from crystaloop.schemas import STABLE_THRESHOLD, SelectOutput
 
 #: Selection strategies: the surrogate's confidence routing, or the random baseline.
 STRATEGIES = ("surrogate", "random")
@@ -28,9 +28,16 @@ class SelectMaker(Maker):
         Job name.
     target
         Surrogate target to select on (lower is better; an energy: band gaps never route).
+    objective
+        ``e_hull`` (campaigns): the predicted energy above the current hull of known phases,
+        ``mean − hull``; ``e_form`` (designs): the formation energy itself.
+    acquisition
+        ``greedy`` (κ = 0), ``ucb`` (``mean − kappa·σ``, the default) or ``thompson`` (one
+        seeded draw from N(mean, σ) per candidate); see :mod:`crystaloop.chem.selection`.
     threshold, kappa, min_confidence
-        Promising when ``mean − kappa·σ ≤ threshold``; accepted when also
-        ``confidence ≥ min_confidence`` and ``mean ≤ threshold``.
+        Promising when the acquisition value is at most ``threshold`` (the campaign's stability
+        threshold for ``e_hull``, set by the campaign); accepted when also
+        ``confidence ≥ min_confidence`` and the predicted value itself is at most it.
     budget
         Oracle calculations per iteration (audits included).
     max_per_formula, max_per_chemsys
@@ -48,7 +55,9 @@ class SelectMaker(Maker):
 
     name: str = "select"
     target: str = "e_form"
-    threshold: float = 0.0
+    objective: str = "e_hull"
+    acquisition: str = "ucb"
+    threshold: float = STABLE_THRESHOLD
     kappa: float = 1.0
     min_confidence: float = 0.9
     budget: int = 8
@@ -61,6 +70,7 @@ class SelectMaker(Maker):
     def __post_init__(self) -> None:
         from crystaloop.ml.crysformer.targets import target_info
 
+        self.policy()  # a clear error for an unknown objective or acquisition, at once
         if self.strategy not in STRATEGIES:
             raise ValueError(
                 f"unknown selection strategy {self.strategy!r}: choose {', '.join(STRATEGIES)}"
@@ -110,6 +120,7 @@ class SelectMaker(Maker):
                     record.formula,
                     record.chemsys,
                     **({k: score[k] for k in ("mean", "std", "confidence")} if score else {}),
+                    hull=record.hull_e_form or 0.0,
                 )
             )
         seed = self.seed + 1000 * max(out.iteration, 0)

@@ -104,6 +104,10 @@ class ScoreRecord(BaseModel):
         ``{target: {"mean", "std", "std_raw", "confidence"}}`` (``std``: calibrated σ,
         ``std_raw``: the ensemble's own spread); ``None`` when the surrogate cannot score it
         (an element it never saw).
+    hull_e_form
+        Formation energy per atom of the current hull of the oracle's known phases at the
+        candidate's composition (0 when none is known): the predicted energy above the hull is
+        ``scores["e_form"]["mean"] - hull_e_form``.
     """
 
     candidate_id: str
@@ -111,6 +115,7 @@ class ScoreRecord(BaseModel):
     chemsys: str
     nsites: int
     scores: dict[str, dict[str, float]] | None = None
+    hull_e_form: float | None = None
 
 
 class ScoreOutput(BaseModel):

@@ -92,6 +92,28 @@ class LabelStore:
             out.append(Phase(d["label_id"], comp, float(d["energy"])))
         return out
 
+    def formation_energies(
+        self, oracle: str, chemsys: Iterable[str]
+    ) -> dict[str, list[tuple[Any, float]]]:
+        """Return ``{system: [(composition, e_form per atom), ...]}`` of the ``oracle`` labels.
+
+        For each system, the labels of it and of its subsystems that have a formation energy:
+        the known phases a candidate of that system competes with.
+        """
+        from pymatgen.core import Composition
+
+        wanted = {system: set(subsystems(system)) for system in set(chemsys)}
+        every = sorted({sub for subs in wanted.values() for sub in subs})
+        out: dict[str, list[tuple[Any, float]]] = {system: [] for system in wanted}
+        for d in self.in_systems(oracle, every, ["chemsys", "formula", "e_form"]):
+            if d.get("e_form") is None:
+                continue
+            comp = Composition(d["formula"])
+            for system, subs in wanted.items():
+                if d["chemsys"] in subs:
+                    out[system].append((comp, float(d["e_form"])))
+        return out
+
     def duplicate_keys(self, campaign: str | None = None) -> int:
         """Return how many (subject, oracle, calculation) keys occur in more than one document.
 

@@ -42,9 +42,9 @@ progress = logging.getLogger("crystaloop.progress")
 class IterationMaker(Maker):
     """One iteration: generate, screen, score, select, then the dynamic oracle part.
 
-    The oracle Maker names the campaign's oracle once: the label step and both retraining
-    steps are set to it when the iteration is made (``__post_init__``), so no step reads the
-    oracle from a worker's settings.
+    The oracle Maker names the campaign's oracle once: the score step (whose hull is the
+    oracle's phases), the label step and both retraining steps are set to it when the iteration
+    is made (``__post_init__``), so no step reads the oracle from a worker's settings.
 
     Attributes
     ----------
@@ -73,6 +73,7 @@ class IterationMaker(Maker):
 
     def __post_init__(self) -> None:
         name = self.oracle.oracle
+        self.score = replace(self.score, oracle=name)
         self.label = replace(self.label, oracle=name)
         self.train_surrogate = replace(self.train_surrogate, oracle=name)
         self.train_generator = replace(self.train_generator, oracle=name)
@@ -205,8 +206,12 @@ class CampaignMaker(Maker):
         if self.bootstrap < 0 or self.patience < 0:
             raise ValueError("bootstrap and patience must be ≥ 0")
         it = self.iteration
+        select = it.select
+        if select.objective == "e_hull":  # the routing judges stability by the same threshold
+            select = replace(select, threshold=self.stable_threshold)
         self.iteration = replace(
             it,
+            select=select,
             label=replace(it.label, stable_threshold=self.stable_threshold),
             train_generator=replace(it.train_generator, stable_threshold=self.stable_threshold),
         )

@@ -33,8 +33,8 @@ class DesignMaker(CampaignMaker):
         Structures wanted.
     Other attributes
         As for :class:`~crystaloop.workflows.campaign.CampaignMaker`; the iteration's generator
-        runs in CSP mode for ``formula``, the selection threshold is ``max_eform`` and space
-        group 1 is always dropped.
+        runs in CSP mode for ``formula``, the selection judges the formation energy against
+        ``max_eform`` (objective ``e_form``) and space group 1 is always dropped.
     """
 
     name: str = "design"
@@ -58,6 +58,7 @@ class DesignMaker(CampaignMaker):
             # one formula: diversity caps per formula would allow a single oracle run
             select=replace(
                 it.select,
+                objective="e_form",
                 threshold=self.max_eform,
                 max_per_formula=it.select.budget,
                 max_per_chemsys=it.select.budget,

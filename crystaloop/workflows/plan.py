@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from crystaloop.chem.energies import REFERENCE_TABLES
 from crystaloop.schemas.label import STABLE_THRESHOLD
 
 if TYPE_CHECKING:
@@ -237,6 +238,15 @@ def campaign_plan(maker: CampaignMaker, campaign: str) -> dict[str, Any]:
         "patience": maker.patience,
         "seed": maker.seed,
         "stable_threshold": maker.stable_threshold,
+        "hull": (
+            f"the {dft.oracle} labels of each candidate's system and subsystems (corpus phases, "
+            "earlier candidates) on "
+            + (
+                f"the shipped {dft.oracle} elemental references"
+                if dft.oracle in REFERENCE_TABLES
+                else f"elemental references labelled by {dft.oracle}"
+            )
+        ),
         "selection": {
             k: v for k, v in asdict(select).items() if k not in ("name", "budget", "seed")
         },

@@ -87,3 +87,41 @@ def test_no_audit_when_nothing_is_accepted():
     assert out.audit == [] and out.dft == ["1"]
     with pytest.raises(ValueError, match="audit_share"):
         SelectionPolicy(audit_share=1.0)
+
+
+def _h(i: str, mean: float, std: float, hull: float, conf: float = 0.2):
+    return Scored(i, f"X{i}", f"X{i}-O", mean=mean, std=std, confidence=conf, hull=hull)
+
+
+def test_the_hull_objective_judges_the_distance_to_the_hull():
+    # the same formation energy: on an empty hull it is stable, below a deep hull it is not
+    far = _h("far", -1.0, 0.05, hull=-2.0)
+    near = _h("near", -1.0, 0.05, hull=-1.05)
+    policy = SelectionPolicy(threshold=0.1, acquisition="greedy", budget=5)
+    out = select([far, near], policy)
+    assert out.dft == ["near"] and out.rejected == ["far"]
+    assert "E_hull 1.000" in out.reasons["far"]
+    # the e_form objective (a design's) ignores the hull
+    design = SelectionPolicy(objective="e_form", threshold=0.0, acquisition="greedy", budget=5)
+    assert sorted(select([far, near], design).dft) == ["far", "near"]
+    # confident and predicted stable on the hull: accepted
+    confident = _h("c", -1.0, 0.01, hull=-1.0, conf=0.95)
+    assert select([confident], policy).accepted == ["c"]
+
+
+def test_acquisition_policies_differ_as_documented():
+    # E_hull 0.3 ± 0.25: greedy rejects, UCB (κ = 1) reaches 0.05 ≤ 0.1 and sends it
+    c = _h("1", 0.3, 0.25, hull=0.0)
+    assert select([c], SelectionPolicy(acquisition="greedy")).rejected == ["1"]
+    assert select([c], SelectionPolicy(acquisition="ucb", kappa=1.0)).dft == ["1"]
+    # Thompson: one seeded draw per candidate; the same seed routes the same way
+    many = [_h(str(i), 0.3, 0.25, hull=0.0) for i in range(200)]
+    first = select(many, SelectionPolicy(acquisition="thompson", budget=200), seed=3)
+    again = select(many, SelectionPolicy(acquisition="thompson", budget=200), seed=3)
+    assert first.dft == again.dft
+    # P(0.3 + 0.25 z ≤ 0.1) = Φ(−0.8) ≈ 0.21
+    assert 0.12 < len(first.dft) / 200 < 0.31
+    with pytest.raises(ValueError, match="unknown acquisition 'best'"):
+        SelectionPolicy(acquisition="best")
+    with pytest.raises(ValueError, match="unknown objective"):
+        SelectionPolicy(objective="gap")

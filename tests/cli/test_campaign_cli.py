@@ -155,12 +155,17 @@ def test_run_dry_run_prints_the_resolved_plan_and_submits_nothing(runner, settin
     monkeypatch.setenv("CRYSTALOOP_ORACLE", "chgnet")
     text = runner.invoke(main, ["run", "--dry-run", "--campaign", "p"])
     assert text.exit_code == 0 and "nothing submitted" in text.output
+    assert "acquisition': 'ucb'" in text.output and "objective': 'e_hull'" in text.output
+    assert "shipped chgnet elemental references" in text.output
     assert "oracle: chgnet" in text.output and "bootstrap: 0" in text.output
     design = runner.invoke(
         main, ["design", "Fe2O3", "--max-eform", "1", "--dry-run", "--json", "--campaign", "q"]
     )
     assert design.exit_code == 0, design.output
-    assert json.loads(design.output)["design"] == {"formula": "Fe2O3", "max_eform": 1.0, "n": 10}
+    designed = json.loads(design.output)
+    assert designed["design"] == {"formula": "Fe2O3", "max_eform": 1.0, "n": 10}
+    assert designed["selection"]["objective"] == "e_form"
+    assert designed["selection"]["threshold"] == 1.0
 
 
 def test_a_typo_in_the_settings_file_is_an_error_naming_the_key(runner, settings):

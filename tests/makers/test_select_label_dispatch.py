@@ -199,3 +199,45 @@ def test_dispatch_reads_the_structures_once_and_hands_the_scores_on(settings, mo
     assert all(r["surrogate"] == "eform@abc" for r in candidates)
     # the shipped CHGNet references cover Sr, Ti, O: no elemental prototype is sent
     assert not [r for r in rows if r["kind"] == "element"]
+
+
+def test_score_places_each_candidate_on_the_hull_of_known_phases(settings):
+    from pymatgen.core import Composition, Lattice, Structure
+
+    from crystaloop.makers import ScoreMaker
+    from crystaloop.schemas import LabelDoc, ScreenOutput
+    from crystaloop.stores.artifacts import artifact_store
+    from crystaloop.stores.candidates import put_batch
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore, label_id
+
+    sro = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.2), ["Sr", "O"], [[0] * 3, [0.5] * 3])
+    tio2 = Structure(Lattice.cubic(4.0), ["Ti", "O", "O"], [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0]])
+    docs = []
+    for sid, s, e_form in (("sro", sro, -3.0), ("tio2", tio2, -3.5)):
+        comp = s.composition
+        docs.append(
+            LabelDoc(
+                label_id=label_id(sid, "chgnet", "x"), subject_id=sid, kind="corpus",
+                oracle="chgnet", calc_id="x", structure=s.as_dict(),
+                formula=comp.reduced_formula, chemsys="-".join(sorted(map(str, comp.elements))),
+                elements=sorted(map(str, comp.elements)), nsites=len(s), energy=0.0,
+                energy_per_atom=0.0, e_form=e_form,
+            )
+        )  # fmt: skip
+    LabelStore(open_store(settings, "labels")).upsert(docs)
+    batch = put_batch(
+        artifact_store(settings),
+        [{"candidate_id": "c:0:0", "structure": perovskite().as_dict()}],
+    )
+    screened = ScreenOutput(
+        campaign="c", iteration=0, survivors=batch, passed=1, total=1, dropped={}
+    )
+    out = ScoreMaker.make.original(ScoreMaker(), screened)
+    (record,) = out.records
+    # SrTiO3 = SrO + TiO2: the hull's formation energy is (2·−3.0 + 3·−3.5) / 5 = −3.3 eV/atom
+    assert record.hull_e_form == pytest.approx(-3.3)
+    assert record.chemsys == "O-Sr-Ti" and record.scores["e_form"]["std_raw"] > 0
+    assert Composition(record.formula).reduced_formula == "SrTiO3"
+    other = ScoreMaker.make.original(ScoreMaker(oracle="vasp"), screened)
+    assert other.records[0].hull_e_form == 0.0  # no VASP phase known: the elements' hull
