@@ -76,6 +76,14 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "drawn at random from those that passed the screens (a baseline).",
         ),
         click.option(
+            "--acquisition",
+            type=click.Choice(["greedy", "ucb", "thompson"]),
+            default="ucb",
+            show_default=True,
+            help="How the routing reads the surrogate: the predicted E_hull (greedy), its "
+            "optimistic bound mean − σ (ucb) or one draw from N(mean, σ) (thompson).",
+        ),
+        click.option(
             "--audit-share",
             default=0.1,
             show_default=True,

@@ -60,6 +60,9 @@ class CampaignOptions:
         Seeds sampling, the bootstrap sample and the random strategy.
     selection
         ``surrogate`` (confidence routing) or ``random`` (a baseline).
+    acquisition
+        How optimistically the routing reads the surrogate: ``greedy``, ``ucb`` or
+        ``thompson`` (:mod:`crystaloop.chem.selection`).
     freeze_surrogate, freeze_generator
         Keep the starting models (baselines).
     audit_share
@@ -83,6 +86,7 @@ class CampaignOptions:
     patience: int = 0
     seed: int = 0
     selection: str = "surrogate"
+    acquisition: str = "ucb"
     freeze_surrogate: bool = False
     freeze_generator: bool = False
     audit_share: float = 0.1
@@ -160,6 +164,7 @@ def build_campaign(
         select=SelectMaker(
             budget=options.per_iteration,
             strategy=options.selection,
+            acquisition=options.acquisition,
             seed=options.seed,
             audit_share=options.audit_share,
         ),
