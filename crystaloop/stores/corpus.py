@@ -237,6 +237,34 @@ class CorpusStore:
             )
         )
 
+    def phases_by_composition(
+        self, chemsys: str, max_sites: int, per_composition: int
+    ) -> list[dict[str, Any]]:
+        """Return the entries of exactly ``chemsys``, at most ``per_composition`` per formula.
+
+        Within a formula the lowest energy comes first when the corpus has one
+        (``formation_energy_per_atom``, else ``energy_per_atom``, from the input's labels),
+        otherwise the smallest cell; formulas in order. Documents carry ``material_id``,
+        ``formula`` and ``structure``.
+        """
+        if per_composition <= 0:
+            return []
+        docs = self.corpus.query(
+            {"chemsys": chemsys, "nsites": {"$lte": max_sites}},
+            properties=["material_id", "formula", "nsites", "structure", "properties"],
+        )
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for doc in docs:
+            groups.setdefault(doc["formula"], []).append(doc)
+        out = []
+        for formula in sorted(groups):
+            ranked = sorted(groups[formula], key=_energy_rank)
+            out += [
+                {k: d[k] for k in ("material_id", "formula", "structure")}
+                for d in ranked[:per_composition]
+            ]
+        return out
+
     def structures_up_to(self, max_sites: int, limit: int) -> list[dict[str, Any]]:
         """Return up to ``limit`` entries (``material_id``, ``structure``) of small cells.
 
@@ -297,6 +325,15 @@ class CorpusStore:
                 "max": sizes[-1] if sizes else None,
             },
         }
+
+
+def _energy_rank(doc: dict[str, Any]) -> tuple[float, int, str]:
+    """Sort key of a corpus entry among its polymorphs: lowest energy, then smallest cell."""
+    props = doc.get("properties") or {}
+    for name in ("formation_energy_per_atom", "energy_per_atom"):
+        if name in props:
+            return (float(props[name]["value"]), doc["nsites"], doc["material_id"])
+    return (float("inf"), doc["nsites"], doc["material_id"])
 
 
 def _prepare_all(

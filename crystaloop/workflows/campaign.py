@@ -56,8 +56,10 @@ class IterationMaker(Maker):
         The oracle sub-flow Maker and the collector.
     train_surrogate, train_generator
         Retraining Makers (each checks its buffer threshold).
-    max_reference_phases
-        Corpus phases per chemical system labelled for the hulls.
+    max_reference_phases, phases_per_composition
+        The corpus phases labelled for the candidates' hulls: at most ``max_reference_phases``
+        per iteration, ``phases_per_composition`` per formula (lowest energy first when the
+        corpus has energies); labels are cached for every later campaign.
     """
 
     name: str = "iteration"
@@ -69,7 +71,8 @@ class IterationMaker(Maker):
     label: LabelMaker = field(default_factory=LabelMaker)
     train_surrogate: TrainSurrogateMaker = field(default_factory=TrainSurrogateMaker)
     train_generator: TrainGeneratorMaker = field(default_factory=TrainGeneratorMaker)
-    max_reference_phases: int = 2
+    max_reference_phases: int = 24
+    phases_per_composition: int = 1
 
     def __post_init__(self) -> None:
         name = self.oracle.oracle
@@ -374,7 +377,7 @@ def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> li
         maker.oracle,
         campaign,
         -1,
-        max_phases=0,
+        max_compounds=0,
         exclude={s.subject_id for s in sample},
     )
     return sample + refs
@@ -424,7 +427,8 @@ def dispatch(
         maker.oracle.oracle,
         out.campaign,
         out.iteration,
-        max_phases=maker.max_reference_phases,
+        per_composition=maker.phases_per_composition,
+        max_compounds=maker.max_reference_phases,
     )
     flow = maker.collect(subjects + refs, out.campaign, out.iteration, surrogate, generator, then)
     output = {"candidates": len(out.dft), "audits": len(out.audit), "references": len(refs)}

@@ -2,10 +2,11 @@
 
 For each chemical system of the candidates: the elemental references (none for an element the
 oracle's shipped reference table holds; otherwise one prototype per element, ``element:<X>``,
-and up to ``max_elemental`` corpus phases of each element), plus up to ``max_phases`` corpus
-phases of the system and of each subsystem (at most ``max_compounds`` in all, largest systems
-first). Each is skipped once the oracle has labelled it: labels are cached across iterations and
-campaigns.
+and up to ``max_elemental`` corpus phases of each element), plus the corpus phases of the system
+and of each subsystem, up to ``per_composition`` per formula (lowest energy first when the corpus
+has energies) and ``max_compounds`` in all (largest systems first): the competing phases of the
+candidates' hull. Each is skipped once the oracle has labelled it: labels are cached across
+iterations and campaigns.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def reference_subjects(
     campaign: str,
     iteration: int,
     max_elemental: int = 1,
-    max_phases: int = 2,
-    max_compounds: int = 12,
+    per_composition: int = 1,
+    max_compounds: int = 24,
     max_sites: int = 20,
     exclude: set[str] | None = None,
 ) -> list[OracleSubject]:
@@ -57,12 +58,12 @@ def reference_subjects(
         for doc in corpus.phases(el, max_sites, max_elemental):
             add(doc["material_id"], "corpus", doc["structure"])
     compounds = sorted({s for system in chemsys for s in subsystems(system) if "-" in s})
-    added = 0
-    for system in sorted(compounds, key=lambda s: (-s.count("-"), s)):
-        if added >= max_compounds:
-            break
-        for doc in corpus.phases(system, max_sites, max_phases):
-            add(doc["material_id"], "corpus", doc["structure"])
-            added += 1
-    done = labels.labelled(oracle, subjects)
+    phases = []
+    if max_compounds > 0:
+        for system in sorted(compounds, key=lambda s: (-s.count("-"), s)):
+            phases += corpus.phases_by_composition(system, max_sites, per_composition)
+    done = labels.labelled(oracle, [*subjects, *(d["material_id"] for d in phases)])
+    new = [d for d in phases if d["material_id"] not in done | exclude]
+    for doc in new[:max_compounds]:  # the cap counts new oracle calls only
+        add(doc["material_id"], "corpus", doc["structure"])
     return [s for sid, s in subjects.items() if sid not in done]
