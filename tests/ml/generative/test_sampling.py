@@ -112,3 +112,30 @@ def test_hybrid_switches_the_chunks_still_to_come_after_a_low_pass_rate(abinitio
     assert sizes(first) <= {2, 3, 4, 5}  # the training p(N)
     assert sizes(second) - {2, 3, 4, 5}  # uniform up to max_atoms = 8
     assert max(sizes(second)) <= abinitio.config.max_atoms
+
+
+def test_score_norms_are_vectorised_cached_and_unchanged():
+    import torch
+
+    from crystaloop.ml.generative.schedules import (
+        WRAP_IMAGES,
+        exponential_sigmas,
+        wrapped_normal_score,
+        wrapped_normal_score_norm,
+    )
+
+    sigmas = torch.cat([torch.zeros(1, dtype=torch.float64), exponential_sigmas(20, 0.005, 0.5)])
+    x = torch.linspace(-0.5, 0.5, 4001, dtype=torch.float64)[:-1]
+    k = torch.arange(-WRAP_IMAGES, WRAP_IMAGES + 1, dtype=torch.float64)
+    expected = torch.zeros_like(sigmas)
+    for i, sigma in enumerate(sigmas.tolist()):  # the definition, one σ at a time
+        if sigma > 0:
+            density = torch.exp(-((x.unsqueeze(-1) + k) ** 2) / (2 * sigma**2)).sum(-1)
+            density = density / density.sum()
+            score = wrapped_normal_score(x, torch.tensor(sigma, dtype=torch.float64))
+            expected[i] = (density * score**2).sum()
+    got = wrapped_normal_score_norm(sigmas)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=0) and got[0] == 0
+    again = wrapped_normal_score_norm(sigmas)
+    assert again is not got and torch.equal(again, got)  # cached, but a fresh tensor
+    assert wrapped_normal_score_norm(sigmas.float()).dtype == torch.float32
