@@ -87,7 +87,7 @@ def iteration_tables(data: ReportData) -> str:
     threshold = f"{data.header.get('stable_threshold', 0.1):g}"
     header = [
         "iteration",
-        "to oracle",
+        "routed to oracle",
         "oracle done",
         "oracle failed",
         "accepted as prediction",

@@ -144,7 +144,7 @@ def iteration_rows(
             passed[stage] = left
         found = [r for r in labelled if r["iteration"] == i]
         stats = error_stats(*prediction_triples(found))
-        calls = base["selected"]
+        calls = base["selected"] + base.get("audited", 0)  # the oracle labels the audits too
         counts = found_counts(found)
         rows.append(
             {

@@ -38,7 +38,7 @@ TINY_STABLE_THRESHOLD = 100.0
 
 
 def tiny_campaign(oracle_maker=None, iterations: int = 2) -> CampaignMaker:
-    """Two iterations of 8 candidates, one oracle calculation each, fast retraining."""
+    """Two iterations of 8 candidates, one oracle call each (routed or audit), fast retraining."""
     iteration = IterationMaker(
         generate=GenerateMaker(n=8, steps=100),
         screen=ScreenMaker(allow_p1=True),

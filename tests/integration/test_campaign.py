@@ -76,7 +76,8 @@ def test_each_iteration_sent_one_candidate_to_the_oracle(finished):
     assert [row["iteration"] for row in status["iterations"]] == [0, 1]
     for row in status["iterations"]:
         assert row["generated"] == 8
-        assert row["selected"] == 1
+        # the budget of 1: a routed candidate, or an audit of the accepted predictions
+        assert row["selected"] + row["audited"] == 1
         assert row["dft_done"] + row["dft_failed"] == 1
 
 
@@ -215,7 +216,8 @@ def test_report_of_the_campaign_has_every_figure(finished, monkeypatch, tmp_path
     for row, base in zip(summary["iterations"], status["iterations"], strict=True):
         assert row["generated"] == base["generated"] == 8
         assert row["passed"]["duplicate_of_corpus"] == base["valid"]  # the last screen
-        assert row["selected"] == 1 and row["stable"] == base["new_stable"]
+        assert row["selected"] == base["selected"] and row["audited"] == base["audited"]
+        assert row["selected"] + row["audited"] == 1 and row["stable"] == base["new_stable"]
     # every labelled candidate is stable at the tiny campaign's threshold: the counts compared
     # above are not all zero
     assert [row["stable"] for row in summary["iterations"]] == [
