@@ -28,7 +28,8 @@ class TrainSurrogateMaker(Maker):
     Every iteration (whether or not it fine-tunes) the confidence is re-fitted on the
     campaign's oracle-labelled candidates: the surrogate's predictions made before each label
     existed, on the unrelaxed generated structures where it is used (joined by the model's own
-    validation residuals while the campaign has fewer than ``min_campaign_points``). The new
+    validation residuals while the campaign has fewer than ``min_campaign_points``, unless the
+    campaign's points show that the validation data do not describe them). The new
     calibration travels to the next iteration's score step in this step's output.
 
     Attributes
@@ -52,8 +53,13 @@ class TrainSurrogateMaker(Maker):
         Validation split of the labels by a seeded hash of their subject and oracle.
     max_labels
         Newest labels used at most.
-    min_campaign_points
+    min_campaign_points, shift_alpha
         Campaign labels with a recorded prediction from which the calibration uses them alone.
+        Below that the model's validation residuals join them, unless the campaign's
+        predictions that the validation calibration would accept were right less often than
+        its level promises (one-sided binomial p-value below ``shift_alpha``): then the
+        validation data do not describe the campaign's candidates and are left out (with
+        fewer than 10 campaign points nothing is then accepted).
     initial_structures
         Also train on each labelled candidate's generated (unrelaxed) cell with the label of its
         relaxed cell: the surrogate scores unrelaxed candidates, and this teaches it the energy a
@@ -77,6 +83,7 @@ class TrainSurrogateMaker(Maker):
     seed: int = 0
     max_labels: int = 20000
     min_campaign_points: int = 30
+    shift_alpha: float = 0.05
     initial_structures: bool = True
     frozen: bool = False
 
@@ -216,14 +223,18 @@ class TrainSurrogateMaker(Maker):
 
         The data are the campaign's candidate labels whose pre-label prediction recorded the
         raw σ (errors per atom for per-cell targets), joined by the model's validation residuals
-        while there are fewer than :attr:`min_campaign_points`. ``None`` when the model has no
-        target the campaign labels.
+        while there are fewer than :attr:`min_campaign_points` and they are consistent with them
+        (:attr:`shift_alpha`). ``None`` when the model has no target the campaign labels.
         """
         import numpy as np
 
         from crystaloop.ml.checkpoint import find_surrogate, load_ensemble
         from crystaloop.ml.crysformer.targets import target_info
-        from crystaloop.ml.crysformer.uncertainty import fit_calibration
+        from crystaloop.ml.crysformer.uncertainty import (
+            acceptance_std,
+            fit_calibration,
+            shift_p_value,
+        )
 
         ensemble = load_ensemble(find_surrogate(model), device="cpu")
         names = [t for t in ensemble.config.targets if t in self.targets]
@@ -246,13 +257,26 @@ class TrainSurrogateMaker(Maker):
             ]
             err = np.array([p[0] for p in pairs], float)
             std = np.array([p[1] for p in pairs], float)
-            used = "campaign"
+            used, p_value = "campaign", None
             if len(pairs) < self.min_campaign_points and ensemble.residuals is not None:
-                err = np.concatenate([err, ensemble.residuals[:, 0, j]])
-                std = np.concatenate([std, ensemble.residuals[:, 1, j]])
-                used = "campaign + validation"
+                val_err, val_std = ensemble.residuals[:, 0, j], ensemble.residuals[:, 1, j]
+                # the campaign predictions the validation calibration would accept: were they
+                # right as often as it promises? If not, its data do not describe the
+                # campaign's candidates and only the campaign's own points count
+                val_accept = acceptance_std(
+                    np.abs(val_err), val_std, info.tolerance, ensemble.level
+                )
+                p_value = shift_p_value(err[std <= val_accept], info.tolerance, ensemble.level)
+                if p_value >= self.shift_alpha:
+                    err = np.concatenate([err, val_err])
+                    std = np.concatenate([std, val_std])
+                    used = "campaign + validation"
             fitted = fit_calibration(err, std, info.tolerance, ensemble.level)
-            out[name] = fitted | {"campaign_points": len(pairs), "data": used}
+            out[name] = fitted | {
+                "campaign_points": len(pairs),
+                "data": used,
+                "shift_p_value": p_value,
+            }
         return out
 
 

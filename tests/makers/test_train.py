@@ -55,6 +55,39 @@ def test_frozen_makers_keep_the_model_but_the_bootstrap_still_trains(settings, m
     assert not out.trained and out.model == "perov5" and "frozen" in out.reason
 
 
+class _Labels:
+    """The label store's pre-label predictions, as given."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def prelabel_predictions(self, campaign, oracle, names):
+        return self.rows
+
+
+def _row(mean: float, label: float, std: float = 0.05) -> dict:
+    return {"e_form": label, "nsites": 5, "predicted": {"e_form": {"mean": mean, "std_raw": std}}}
+
+
+def test_campaign_points_that_contradict_the_validation_data_replace_them():
+    maker = TrainSurrogateMaker()
+    # four confident predictions each more than 1 eV/atom off (unrelaxed generated cells): the
+    # validation calibration would accept them all, and they say it does not hold here
+    missed = _Labels([_row(0.2, -1.9), _row(0.1, -1.5), _row(0.3, -1.3), _row(-0.2, -1.3)])
+    fitted = maker.recalibrate("eform", "c", missed)["e_form"]
+    assert fitted["data"] == "campaign" and fitted["campaign_points"] == 4
+    assert fitted["shift_p_value"] == pytest.approx(1e-4)
+    assert fitted["accept_std"] == 0.0 and fitted["accepted_share"] == 0.0  # accept nothing
+    # the same number of points, right: the validation residuals still join them
+    right = _Labels([_row(-1.9, -1.9), _row(-1.5, -1.45), _row(-1.3, -1.35), _row(-1.3, -1.3)])
+    fitted = maker.recalibrate("eform", "c", right)["e_form"]
+    assert fitted["data"] == "campaign + validation" and fitted["n"] > 1000
+    assert fitted["accept_std"] > 0
+    # one miss alone is no evidence (p = 0.1)
+    fitted = maker.recalibrate("eform", "c", _Labels([_row(0.2, -1.9)]))["e_form"]
+    assert fitted["data"] == "campaign + validation"
+
+
 def test_an_unknown_selection_strategy_is_refused():
     from crystaloop.makers.select import SelectMaker
 

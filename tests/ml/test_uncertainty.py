@@ -54,3 +54,14 @@ def test_fit_calibration_reports_what_it_fitted():
     assert out["n"] == 2000 and out["scale"] == pytest.approx(1.5, rel=0.25)
     assert out["accepted_within"] >= 0.9 and 0 < out["accepted_share"] < 1
     assert out["miscalibration_area"] < 0.05
+
+
+def test_the_shift_p_value_is_small_only_when_predictions_miss_more_than_promised():
+    from crystaloop.ml.crysformer.uncertainty import shift_p_value
+
+    assert shift_p_value(np.array([]), 0.12) == 1.0
+    # one miss in one: 10 % likely at a 90 % level, not evidence enough
+    assert shift_p_value(np.array([1.5]), 0.12) == pytest.approx(0.1)
+    # four misses in four: 10⁻⁴
+    assert shift_p_value(np.array([1.5, 1.2, -1.8, 0.9]), 0.12) == pytest.approx(1e-4)
+    assert shift_p_value(np.full(20, 0.05), 0.12) == pytest.approx(1.0)

@@ -128,6 +128,22 @@ def confidence_scale(accept_std: float, tolerance: float, level: float = 0.9) ->
     return tolerance / (accept_std * z)
 
 
+def shift_p_value(abs_err: np.ndarray, tolerance: float, level: float = 0.9) -> float:
+    """Return how likely so few of these predictions would be within ``tolerance`` by chance.
+
+    The one-sided binomial p-value ``P(X ≤ hits)`` for ``X ~ Binomial(n, level)``: small when
+    predictions that a calibration would accept (right for at least ``level`` of its data) were
+    right less often than ``level`` here, i.e. when the calibration data do not describe these
+    predictions. ``1.0`` for no predictions.
+    """
+    abs_err = np.abs(np.asarray(abs_err, float))
+    abs_err = abs_err[np.isfinite(abs_err)]
+    if abs_err.size == 0:
+        return 1.0
+    hits = int((abs_err <= tolerance).sum())
+    return float(stats.binom.cdf(hits, abs_err.size, level))
+
+
 def fit_calibration(
     err: np.ndarray, std: np.ndarray, tolerance: float, level: float = 0.9
 ) -> dict[str, float]:
