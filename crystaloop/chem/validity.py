@@ -90,3 +90,49 @@ def structure_problem(
     if closest is not None:
         return f"atoms overlap: two sites are {closest:.3f} Å apart (minimum {min_distance} Å)"
     return None
+
+
+#: A relaxed pair closer than this share of its covalent radii's sum is not a physical minimum.
+MIN_BOND_RATIO = 0.5
+
+
+def collapsed_pair(structure: Structure, ratio: float = MIN_BOND_RATIO) -> str | None:
+    """Say which pair of sites is closer than ``ratio`` × the sum of their covalent radii.
+
+    A relaxation that ends with such a pair (e.g. Si–Al 0.70 Å apart, where their covalent radii
+    sum to 2.32 Å) did not find a physical structure: the potential's energy there is not a
+    label. Covalent radii of Cordero et al. (2008), through pymatgen's ``Element``
+    (``atomic_radius`` where a covalent radius is missing). Returns ``None`` when every pair
+    is farther apart, else a sentence naming the pair, its distance and the limit.
+    """
+    from pymatgen.analysis.molecule_structure_comparator import CovalentRadius
+    from pymatgen.core import Element
+
+    def radius(symbol: str) -> float:
+        value = CovalentRadius.radius.get(symbol)
+        if value is None:
+            value = Element(symbol).atomic_radius
+        if value is None:
+            raise ValueError(f"no covalent or atomic radius known for {symbol}")
+        return float(value)
+
+    symbols = [site.specie.symbol for site in structure]
+    radii = {s: radius(s) for s in set(symbols)}
+    cutoff = 2 * ratio * max(radii.values())
+    centers, neighbors, images, distances = structure.get_neighbor_list(
+        r=cutoff, exclude_self=False
+    )
+    worst: tuple[float, str, str, float] | None = None
+    for i, j, image, d in zip(centers, neighbors, images, distances, strict=True):
+        if i == j and not np.any(image):
+            continue
+        limit = ratio * (radii[symbols[i]] + radii[symbols[j]])
+        if d < limit and (worst is None or d / limit < worst[0] / worst[3]):
+            worst = (float(d), symbols[i], symbols[j], limit)
+    if worst is None:
+        return None
+    d, a, b, limit = worst
+    return (
+        f"{a}–{b} {d:.2f} Å apart, below {ratio:g} × their covalent radii ({limit:.2f} Å): "
+        "not a physical structure"
+    )

@@ -55,11 +55,11 @@ class TrainSurrogateMaker(Maker):
         Newest labels used at most.
     min_campaign_points, shift_alpha
         Campaign labels with a recorded prediction from which the calibration uses them alone.
-        Below that the model's validation residuals join them, unless the campaign's
-        predictions that the validation calibration would accept were right less often than
-        its level promises (one-sided binomial p-value below ``shift_alpha``): then the
-        validation data do not describe the campaign's candidates and are left out (with
-        fewer than 10 campaign points nothing is then accepted).
+        Below that the model's validation residuals join them, unless fewer of the campaign's
+        errors fell inside the validation calibration's intervals than its level promises
+        (one-sided binomial p-value below ``shift_alpha``): then the validation data do not
+        describe the campaign's candidates and are left out (with fewer than 10 campaign
+        points nothing is then accepted).
     initial_structures
         Also train on each labelled candidate's generated (unrelaxed) cell with the label of its
         relaxed cell: the surrogate scores unrelaxed candidates, and this teaches it the energy a
@@ -231,8 +231,8 @@ class TrainSurrogateMaker(Maker):
         from crystaloop.ml.checkpoint import find_surrogate, load_ensemble
         from crystaloop.ml.crysformer.targets import target_info
         from crystaloop.ml.crysformer.uncertainty import (
-            acceptance_std,
             fit_calibration,
+            fit_scale,
             shift_p_value,
         )
 
@@ -260,13 +260,11 @@ class TrainSurrogateMaker(Maker):
             used, p_value = "campaign", None
             if len(pairs) < self.min_campaign_points and ensemble.residuals is not None:
                 val_err, val_std = ensemble.residuals[:, 0, j], ensemble.residuals[:, 1, j]
-                # the campaign predictions the validation calibration would accept: were they
-                # right as often as it promises? If not, its data do not describe the
-                # campaign's candidates and only the campaign's own points count
-                val_accept = acceptance_std(
-                    np.abs(val_err), val_std, info.tolerance, ensemble.level
-                )
-                p_value = shift_p_value(err[std <= val_accept], info.tolerance, ensemble.level)
+                # were the campaign's errors inside the validation calibration's intervals as
+                # often as it promises? If not, its data do not describe the campaign's
+                # candidates (unrelaxed, generated) and only the campaign's own points count
+                val_scale = fit_scale(val_err, val_std)
+                p_value = shift_p_value(err, std, val_scale, ensemble.level)
                 if p_value >= self.shift_alpha:
                     err = np.concatenate([err, val_err])
                     std = np.concatenate([std, val_std])

@@ -71,8 +71,8 @@ def _row(mean: float, label: float, std: float = 0.05) -> dict:
 
 def test_campaign_points_that_contradict_the_validation_data_replace_them():
     maker = TrainSurrogateMaker()
-    # four confident predictions each more than 1 eV/atom off (unrelaxed generated cells): the
-    # validation calibration would accept them all, and they say it does not hold here
+    # four confident predictions each more than 1 eV/atom off (unrelaxed generated cells): far
+    # outside the validation calibration's intervals, they say it does not hold here
     missed = _Labels([_row(0.2, -1.9), _row(0.1, -1.5), _row(0.3, -1.3), _row(-0.2, -1.3)])
     fitted = maker.recalibrate("eform", "c", missed)["e_form"]
     assert fitted["data"] == "campaign" and fitted["campaign_points"] == 4

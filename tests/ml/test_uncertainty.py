@@ -56,12 +56,17 @@ def test_fit_calibration_reports_what_it_fitted():
     assert out["miscalibration_area"] < 0.05
 
 
-def test_the_shift_p_value_is_small_only_when_predictions_miss_more_than_promised():
+def test_the_shift_p_value_is_small_only_when_errors_leave_their_intervals():
     from crystaloop.ml.crysformer.uncertainty import shift_p_value
 
-    assert shift_p_value(np.array([]), 0.12) == 1.0
-    # one miss in one: 10 % likely at a 90 % level, not evidence enough
-    assert shift_p_value(np.array([1.5]), 0.12) == pytest.approx(0.1)
-    # four misses in four: 10⁻⁴
-    assert shift_p_value(np.array([1.5, 1.2, -1.8, 0.9]), 0.12) == pytest.approx(1e-4)
-    assert shift_p_value(np.full(20, 0.05), 0.12) == pytest.approx(1.0)
+    assert shift_p_value(np.array([]), np.array([]), 1.0) == 1.0
+    std = np.full(4, 0.1)  # 90 % intervals ±0.16 at scale 1
+    # one error outside in one: 10 % likely at a 90 % level, not evidence enough
+    assert shift_p_value(np.array([1.5]), std[:1], 1.0) == pytest.approx(0.1)
+    # four outside in four: 10⁻⁴
+    assert shift_p_value(np.array([1.5, 1.2, -1.8, 0.9]), std, 1.0) == pytest.approx(1e-4)
+    # the same errors inside intervals twenty times wider: no evidence
+    assert shift_p_value(np.array([1.5, 1.2, -1.8, 0.9]), std, 20.0) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    sigma = rng.uniform(0.05, 0.3, 200)
+    assert shift_p_value(rng.normal(0, sigma), sigma, 1.0) > 0.05  # calibrated: no shift

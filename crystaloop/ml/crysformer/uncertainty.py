@@ -128,20 +128,22 @@ def confidence_scale(accept_std: float, tolerance: float, level: float = 0.9) ->
     return tolerance / (accept_std * z)
 
 
-def shift_p_value(abs_err: np.ndarray, tolerance: float, level: float = 0.9) -> float:
-    """Return how likely so few of these predictions would be within ``tolerance`` by chance.
+def shift_p_value(err: np.ndarray, std: np.ndarray, scale: float, level: float = 0.9) -> float:
+    """Return how likely so few errors would fall inside their ``level`` intervals by chance.
 
-    The one-sided binomial p-value ``P(X ≤ hits)`` for ``X ~ Binomial(n, level)``: small when
-    predictions that a calibration would accept (right for at least ``level`` of its data) were
-    right less often than ``level`` here, i.e. when the calibration data do not describe these
-    predictions. ``1.0`` for no predictions.
+    ``scale`` is a calibration's σ scale, fitted on other data (the model's validation split).
+    If that calibration described these predictions, each error would fall inside its central
+    ``level`` interval ``±z·scale·std`` with probability ``level``; the one-sided binomial
+    p-value ``P(X ≤ inside)`` for ``X ~ Binomial(n, level)`` is small when far fewer did, i.e.
+    when the calibration data do not describe these predictions (four errors of more than
+    1 eV/atom at σ ≈ 0.1 give 10⁻⁴). ``1.0`` for no predictions.
     """
-    abs_err = np.abs(np.asarray(abs_err, float))
-    abs_err = abs_err[np.isfinite(abs_err)]
-    if abs_err.size == 0:
+    err, std = _finite(np.asarray(err, float), np.asarray(std, float))
+    if err.size == 0:
         return 1.0
-    hits = int((abs_err <= tolerance).sum())
-    return float(stats.binom.cdf(hits, abs_err.size, level))
+    z = float(special.ndtri((1.0 + level) / 2.0))
+    inside = int((np.abs(err) <= z * scale * std).sum())
+    return float(stats.binom.cdf(inside, err.size, level))
 
 
 def fit_calibration(
