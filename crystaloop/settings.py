@@ -52,6 +52,10 @@ class CrystaloopSettings(BaseSettings):
         Database name for the stores (and the LaunchPad, in its own ``launchpad_database``).
     oracle
         Labelling oracle: ``"chgnet"`` (atomate2 force-field makers) or ``"vasp"``.
+    hull
+        Where energies above the hull come from: ``"oracle"`` (reference phases labelled by the
+        oracle) or ``"mp2020"`` (the MP2020-corrected Materials Project entries ingested with
+        ``crystaloop corpus ingest-entries``; needs the ``vasp`` oracle).
     device
         Torch device for training and inference (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
     categories
@@ -72,6 +76,7 @@ class CrystaloopSettings(BaseSettings):
     database: str = "crystaloop"
     launchpad_database: str = "crystaloop_fireworks"
     oracle: Literal["chgnet", "vasp"] = "chgnet"
+    hull: Literal["oracle", "mp2020"] = "oracle"
     device: str = "cpu"
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
     max_sites: int = Field(default=500, gt=0)

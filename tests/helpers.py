@@ -25,3 +25,71 @@ def cif_of(structure) -> str:
     from pymatgen.io.cif import CifWriter
 
     return str(CifWriter(structure))
+
+
+#: MP's POTCAR titles (MPRelaxSet) of the entries below.
+POTCAR_TITEL = {
+    "Li": "PAW_PBE Li_sv 10Sep2004",
+    "O": "PAW_PBE O 08Apr2002",
+    "Fe": "PAW_PBE Fe_pv 06Sep2000",
+}
+
+
+def mp_entry(entry_id: str, structure, energy_per_atom: float, **data) -> dict:
+    """Return a Materials Project-style GGA ``ComputedStructureEntry`` dict (uncorrected).
+
+    ``energy_per_atom`` is the uncorrected DFT energy per atom; parameters as MP's thermo
+    entries carry them (run type, Hubbard values, POTCAR spec); ``data`` (e.g. ``oxide_type``)
+    goes into the entry's data.
+    """
+    from pymatgen.entries.computed_entries import ComputedStructureEntry
+
+    elements = sorted({el.symbol for el in structure.composition.elements})
+    entry = ComputedStructureEntry(
+        structure,
+        energy_per_atom * len(structure),
+        parameters={
+            "run_type": "GGA",
+            "is_hubbard": False,
+            "hubbards": {},
+            "potcar_spec": [{"titel": POTCAR_TITEL[el], "hash": None} for el in elements],
+        },
+        data=dict(data),
+        entry_id=entry_id,
+    )
+    return entry.as_dict()
+
+
+def li_o_entries() -> list[dict]:
+    """Return the MP-style GGA entries of a small Li–O system (uncorrected energies).
+
+    Li (bcc), O2 (a lattice of dimers), Li2O (antifluorite), Li2O2 (peroxide) and a LiO2
+    superoxide that lies about 0.2 eV/atom above the Li2O2–O2 tie line once corrected; energies
+    close to MP's, so that the corrected formation energies are about -2.07 (Li2O) and -1.65
+    (Li2O2) eV/atom.
+    """
+    from pymatgen.core import Lattice, Structure
+
+    li = Structure.from_spacegroup("Im-3m", Lattice.cubic(3.44), ["Li"], [[0, 0, 0]])
+    o2 = Structure(Lattice.cubic(3.81), ["O", "O"], [[0, 0, 0], [1.21 / 3.81, 0, 0]])
+    li2o = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(4.63), ["O", "Li"], [[0, 0, 0], [0.25, 0.25, 0.25]]
+    ).get_primitive_structure()
+    li2o2 = Structure.from_spacegroup(
+        "P6_3/mmc",
+        Lattice.hexagonal(3.14, 7.65),
+        ["Li", "Li", "O"],
+        [[0, 0, 0], [1 / 3, 2 / 3, 0.25], [1 / 3, 2 / 3, 0.85]],
+    )
+    lio2 = Structure(
+        Lattice.cubic(3.6),
+        ["Li", "O", "O"],
+        [[0, 0, 0], [0.5, 0.5, 0.5 - 0.665 / 3.6], [0.5, 0.5, 0.5 + 0.665 / 3.6]],
+    )
+    return [
+        mp_entry("mp-135-GGA", li, -1.9089),
+        mp_entry("mp-12957-GGA", o2, -4.9480),
+        mp_entry("mp-1960-GGA", li2o, -4.7630, oxide_type="oxide"),
+        mp_entry("mp-841-GGA", li2o2, -4.8460, oxide_type="peroxide"),
+        mp_entry("mp-1235059-GGA", lio2, -4.7276, oxide_type="superoxide"),
+    ]

@@ -9,7 +9,9 @@ StructureMatcher behind the dedup prefilter, DESIGN.md §5).
 E_hull comes either from the label (``hull="stored"``: the hull of the phases labelled when it
 was written) or from the current hull of every phase the oracle has labelled in the stores
 (``hull="current"``); with the labels of other homes added, that is one common hull, which
-compares campaigns on equal terms.
+compares campaigns on equal terms. A campaign whose hull source is ``mp2020`` (its plan's
+``hull_source``) adds the corrected Materials Project entries of the ``hull_entries`` store to
+the current hull, as its label step did.
 """
 
 from __future__ import annotations
@@ -38,16 +40,27 @@ def campaign_labels(settings: CrystaloopSettings, campaign: str) -> list[dict[st
     return LabelStore(open_store(settings, "labels")).candidate_labels(campaign)
 
 
+def hull_source(settings: CrystaloopSettings, campaign: str) -> str:
+    """Return the campaign's hull source (its plan's ``hull_source``; ``oracle`` by default)."""
+    from crystaloop.stores.campaigns import CampaignStore
+
+    record = CampaignStore(open_store(settings, "campaigns")).get(campaign)
+    plan = record.plan if record is not None else {}
+    return str(plan.get("hull_source") or "oracle")
+
+
 def common_hull(
     settings: CrystaloopSettings,
     docs: list[dict[str, Any]],
     extra: list[dict[str, Any]] | None = None,
+    source: str = "oracle",
 ) -> dict[str, float]:
     """Return E_hull of each label against every phase its oracle has labelled (by label id).
 
     ``extra`` adds labels kept elsewhere (another home's ``labels`` documents with
     ``label_id``, ``oracle``, ``chemsys``, ``formula``, ``nsites``, ``energy`` and
-    ``energy_per_atom``) to the phases, so campaigns run apart share one hull.
+    ``energy_per_atom``) to the phases, so campaigns run apart share one hull. ``source``
+    ``mp2020`` adds the ``hull_entries`` store's corrected entries to the VASP labels' hull.
     """
     from pymatgen.core import Composition, Structure
 
@@ -59,11 +72,20 @@ def common_hull(
     )
 
     labels = LabelStore(open_store(settings, "labels"))
+    entries = None
+    if source == "mp2020":
+        from crystaloop.stores.hull_entries import HullEntryStore
+
+        entries = HullEntryStore(open_store(settings, "hull_entries"))
     out: dict[str, float] = {}
     for oracle in sorted({d["oracle"] for d in docs}):
         mine = [d for d in docs if d["oracle"] == oracle]
         theirs = [d for d in extra or () if d["oracle"] == oracle]
         refs = labels.references(oracle, {el for d in mine for el in d["elements"]})
+        with_entries = entries is not None and oracle == "vasp"
+        if with_entries:
+            for el, e in entries.references({el for d in mine for el in d["elements"]}).items():
+                refs[el] = min(refs.get(el, e), e)
         shipped = shipped_references(oracle)
         for d in theirs:
             if "-" not in d["chemsys"] and d["chemsys"] not in shipped:
@@ -77,6 +99,8 @@ def common_hull(
         systems = {d["chemsys"] for d in usable}
         within = {sub for system in systems for sub in subsystems(system)}
         others = labels.phases(oracle, systems)
+        if with_entries:
+            others += entries.phases(systems)
         for d in theirs:
             if d["chemsys"] in within:
                 formula = Composition(d["formula"])
@@ -119,13 +143,12 @@ def discoveries(
     """Return one row per oracle-labelled candidate with its S.U.N. flags.
 
     Rows hold ``subject_id``, ``label_id``, ``iteration``, ``formula``, ``chemsys``, ``audit``,
-    ``e_form``, ``e_hull`` (per ``hull``), ``stable``, ``stable_strict``, ``unique``,
-    ``novel``, ``sun``, ``sun_strict``, ``predicted`` and ``structure``. ``unique`` and
-    ``novel`` are only computed for stable rows (``None`` otherwise, and ``unique`` is also
-    ``None`` for a stable row the StructureMatcher failed on: undecided, so no S.U.N.);
-    uniqueness is judged among
-    the stable rows (E_hull at most the campaign's threshold), so a strictly stable duplicate
-    of an earlier stable one is no
+    ``e_form``, ``e_hull`` (per ``hull``), ``hull_source`` (the campaign's), ``stable``,
+    ``stable_strict``, ``unique``, ``novel``, ``sun``, ``sun_strict``, ``predicted`` and
+    ``structure``. ``unique`` and ``novel`` are only computed for stable rows (``None``
+    otherwise, and ``unique`` is also ``None`` for a stable row the StructureMatcher failed on:
+    undecided, so no S.U.N.); uniqueness is judged among the stable rows (E_hull at most the
+    campaign's threshold), so a strictly stable duplicate of an earlier stable one is no
     strict S.U.N. either. ``extra``: labels from
     elsewhere that join the current hull (see :func:`common_hull`).
 
@@ -144,8 +167,9 @@ def discoveries(
     record = CampaignStore(open_store(settings, "campaigns")).get(campaign)
     threshold = record.stable_threshold if record is not None else STABLE_THRESHOLD
     docs = campaign_labels(settings, campaign)
+    source = hull_source(settings, campaign)
     e_hull = (
-        common_hull(settings, docs, extra)
+        common_hull(settings, docs, extra, source)
         if hull == "current"
         else {d["label_id"]: d["e_hull"] for d in docs}
     )
@@ -163,6 +187,7 @@ def discoveries(
                 "calc_id": d["calc_id"],
                 "e_form": d.get("e_form"),
                 "e_hull": value,
+                "hull_source": source,
                 "band_gap": d.get("band_gap"),
                 "stable": value is not None and value <= threshold + HULL_TOLERANCE,
                 "stable_strict": value is not None and value <= STRICT_THRESHOLD + HULL_TOLERANCE,

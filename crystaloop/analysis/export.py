@@ -2,8 +2,9 @@
 
 A discovery is an oracle-labelled candidate at or below an E_hull threshold; the structure
 exported is the oracle-relaxed one. Every format carries the same properties and lineage:
-formation energy and E_hull, S.U.N. flags, the surrogate's prediction, the generator and
-surrogate it came through and the oracle calculation id.
+formation energy and E_hull with the campaign's hull source (``oracle`` or ``mp2020``), S.U.N.
+flags, the surrogate's prediction, the generator and surrogate it came through and the oracle
+calculation id.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ COLUMNS = (
     "iteration",
     "e_form",
     "e_hull",
+    "hull_source",
     "unique",
     "novel",
     "sun",
@@ -86,6 +88,7 @@ def discovery_records(
                 "iteration": r["iteration"],
                 "e_form": r["e_form"],
                 "e_hull": r["e_hull"],
+                "hull_source": r["hull_source"],
                 "unique": r["unique"],
                 "novel": r["novel"],
                 "sun": r["sun"],

@@ -180,6 +180,7 @@ def render_html(data: ReportData, figures: list[tuple[str, str, str, bytes]]) ->
         ("labels (duplicated keys)", f"{h['labels']} ({h['duplicate_labels']})"),
         ("bootstrap labels", h.get("bootstrap_labels")),
         ("stability threshold", f"E_hull ≤ {h.get('stable_threshold', 0.1):g} eV/atom"),
+        ("hull source", h.get("hull_description") or h.get("hull_source", "oracle")),
         (
             "audit",
             f"{h.get('audit_share', 0.0):.0%} of each iteration's oracle budget on a random "

@@ -219,6 +219,8 @@ def gather(
         "audit_share": select.get("audit_share", 0.0),
         "strict_threshold": STRICT_THRESHOLD,
         "hull": hull,
+        "hull_source": (status.get("plan") or {}).get("hull_source", "oracle"),
+        "hull_description": (status.get("plan") or {}).get("hull"),
     }
     generated = []
     for d in CandidateStore(open_store(settings, "candidates")).campaign_candidates(

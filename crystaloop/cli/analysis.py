@@ -95,6 +95,7 @@ def report(campaign: str | None, out: Path | None, chemsys: str | None, hull: st
 @HULL_OPTION
 def export(campaign: str | None, fmt: str, out: Path | None, max_ehull: float, hull: str) -> None:
     """Export a campaign's discoveries (oracle-relaxed structures and their properties)."""
+    from crystaloop.analysis.discovery import hull_source
     from crystaloop.analysis.export import discovery_records, write_export
 
     settings = load_settings_or_fail()
@@ -107,7 +108,9 @@ def export(campaign: str | None, fmt: str, out: Path | None, max_ehull: float, h
         raise click.ClickException(str(err)) from err
     target = out or Path(f"{safe_name(found)}-discoveries" + ("" if fmt == "cif" else f".{fmt}"))
     paths = write_export(records, fmt, target)  # type: ignore[arg-type]
+    source = hull_source(settings, found)
     click.echo(
-        f"{len(records)} discoveries of {found} with E_hull ({hull}) ≤ {max_ehull:g} eV/atom "
+        f"{len(records)} discoveries of {found} with E_hull ({hull}, hull source {source}) "
+        f"≤ {max_ehull:g} eV/atom "
         f"→ {target}" + (f" ({len(paths)} CIF files)" if fmt == "cif" else "")
     )

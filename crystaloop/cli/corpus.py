@@ -120,6 +120,123 @@ def corpus_ingest(
         click.echo(f"  ... and {len(summary['errors']) - 20} more (use --errors FILE)")
 
 
+@corpus.command("ingest-entries")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--mp-chemsys",
+    help="Fetch the GGA/GGA+U entries of this system (and subsystems), e.g. Li-O, from the "
+    "Materials Project API (needs mp-api and MP_API_KEY) instead of reading PATHs.",
+)
+@click.option("--source", help="Source name (default: from the file name; 'mp' with the API).")
+@click.option(
+    "--skip-rejected",
+    is_flag=True,
+    help="Store the accepted entries and report the rejected ones (default: an entry MP2020 "
+    "compatibility rejects is an error and nothing is stored).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as a JSON object.")
+@click.option(
+    "--errors",
+    "errors_file",
+    type=click.Path(path_type=Path),
+    help="Write rejected records as JSON lines to this file.",
+)
+def corpus_ingest_entries(
+    paths: tuple[Path, ...],
+    mp_chemsys: str | None,
+    source: str | None,
+    skip_rejected: bool,
+    as_json: bool,
+    errors_file: Path | None,
+) -> None:
+    """Ingest Materials Project ComputedStructureEntry JSON for the mp2020 hull.
+
+    PATH is a JSON or JSON.gz file holding a list (or JSON lines) of ComputedStructureEntry
+    dicts, as mp-api returns them and monty's dumpfn writes them. Each entry is corrected with
+    MaterialsProject2020Compatibility (POTCARs checked); its structure goes into the corpus
+    with the corrected energy, and the entry into the hull_entries store, which the 'mp2020'
+    hull (setting 'hull: mp2020', with the vasp oracle) uses instead of reference phases
+    labelled by the oracle. A rejected entry is named with its reason and nothing is stored,
+    unless --skip-rejected.
+    """
+    from crystaloop.stores.ingest import InputError
+    from crystaloop.stores.ingest.mp_entries import EntriesRejected, MPAPIError
+
+    if bool(paths) == bool(mp_chemsys):
+        raise click.UsageError("give PATHs or --mp-chemsys, not both and not neither")
+    settings = load_settings_or_fail()
+    try:
+        summary = ingest_entry_inputs(
+            settings, list(paths), mp_chemsys, source, skip_rejected, errors_file
+        )
+    except (InputError, EntriesRejected, MPAPIError) as err:
+        raise click.ClickException(str(err)) from err
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(
+        f"read {summary['read']}, stored {summary['stored']}, duplicates {summary['duplicates']}"
+        f", unchanged {summary['unchanged']}, rejected {summary['rejected']}, hull entries "
+        f"{summary['hull_entries']}"
+    )
+    for error in summary["errors"][:20]:
+        click.echo(f"  rejected {error['source_id']}: {error['reason']}")
+
+
+def ingest_entry_inputs(
+    settings: Any,
+    paths: list[Path],
+    mp_chemsys: str | None,
+    source: str | None,
+    skip_rejected: bool,
+    errors_file: Path | None = None,
+) -> dict[str, Any]:
+    """Ingest entry files (or MP's entries of ``mp_chemsys``); return the combined summary."""
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.hull_entries import HullEntryStore
+    from crystaloop.stores.ingest.mp_entries import (
+        EntriesRejected,
+        EntriesSummary,
+        correct_entries,
+        fetch_mp_entries,
+        ingest_entries,
+        read_entry_dicts,
+    )
+    from crystaloop.stores.ingest.prepare import PrepareOptions
+
+    corpus_store = open_corpus(settings)
+    try:
+        hull = HullEntryStore(open_store(settings, "hull_entries"))
+    except ConnectionError as err:
+        raise click.ClickException(str(err)) from err
+    inputs: list[tuple[str, str, list[Any]]] = []
+    if mp_chemsys:
+        inputs.append((source or "mp", f"mp-api:{mp_chemsys}", fetch_mp_entries(mp_chemsys)))
+    max_bytes = settings.max_file_mb * 2**20
+    for path in paths:
+        items = read_entry_dicts(path, max_bytes=max_bytes)
+        inputs.append((source or _default_source(path), str(Path(path).resolve()), items))
+    if not skip_rejected:  # every input is checked before anything is stored
+        errors = []
+        for _, where, items in inputs:
+            errors += [e | {"file": where} for e in correct_entries(items)[1]]
+        if errors:
+            raise EntriesRejected(errors)
+    total = EntriesSummary()
+    for name, where, items in inputs:
+        options = PrepareOptions(source=name, file=where, max_sites=settings.max_sites)
+        summary = ingest_entries(corpus_store, hull, items, options, skip_rejected=skip_rejected)
+        for error in summary.errors:
+            error["file"] = where
+        total.add(summary)
+        total.hull_entries += summary.hull_entries
+    if errors_file is not None:
+        with open(errors_file, "w", encoding="utf-8") as handle:
+            for error in total.errors:
+                handle.write(json.dumps(error) + "\n")
+    return total.as_dict()
+
+
 @corpus.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object (key 'total').")
 def corpus_stats(as_json: bool) -> None:

@@ -1,7 +1,9 @@
 """``LabelMaker``: the collector of an iteration's oracle runs → formation energy and E_hull labels.
 
 It runs even when some oracle runs failed (their outputs arrive as ``None``): those candidates are
-marked ``oracle: failed``. Every label is upserted under ``(subject, oracle, calculation id)``,
+marked ``oracle: failed``, as are those whose relaxed structure has two atoms fused (closer than
+half their covalent radii: :func:`crystaloop.chem.validity.collapsed_pair`), whose energy is no
+label. Every label is upserted under ``(subject, oracle, calculation id)``,
 so running the collector again changes nothing. The surrogate's predictions made before the
 label existed travel with the subjects: the label keeps them (``predicted``), the output reports
 the pre-label MAE of the routed candidates and how many audited accepted predictions were within
@@ -31,14 +33,28 @@ def _structure_of(value: Any) -> Any:
     return Structure.from_dict(value) if isinstance(value, dict) else value
 
 
-def corrected_energy(result: dict[str, Any]) -> float:
+def corrected_energy(result: dict[str, Any], hull: str = "oracle") -> float:
     """Return the oracle energy of a sub-flow result (VASP: MP2020-compatible).
+
+    With the ``mp2020`` hull the VASP entry is corrected exactly as the ingested Materials
+    Project entries are (:func:`crystaloop.chem.mp2020.correct_entry`, POTCARs checked), and a
+    result without an entry cannot be placed on that hull.
 
     Raises
     ------
     ValueError
-        When MP2020 compatibility rejects a VASP entry.
+        When MP2020 compatibility rejects a VASP entry (with the reason), or the ``mp2020``
+        hull gets a result without a VASP entry.
     """
+    if hull == "mp2020":
+        from crystaloop.chem.mp2020 import correct_entry
+
+        if result["oracle"] != "vasp" or result.get("entry") is None:
+            raise ValueError(
+                f"the mp2020 hull needs a VASP entry to correct; this {result['oracle']} "
+                "result has none"
+            )
+        return float(correct_entry(result["entry"]).energy)
     if result["oracle"] != "vasp" or result.get("entry") is None:
         return float(result["energy"])
     from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
@@ -69,12 +85,18 @@ class LabelMaker(Maker):
     target
         Surrogate target whose pre-label prediction error is reported (``mae_before``) and
         whose audits are scored.
+    hull
+        Where the hull comes from (set by the campaign from its plan): ``oracle``, the oracle's
+        labels of reference phases; ``mp2020``, the corrected Materials Project entries of the
+        ``hull_entries`` store with the oracle's labels (VASP only, each label corrected by
+        MP2020 compatibility like the entries).
     """
 
     name: str = "label"
     oracle: str = "chgnet"
     stable_threshold: float = STABLE_THRESHOLD
     target: str = "e_form"
+    hull: str = "oracle"
 
     @crystaloop_job("label", LabelOutput, tolerate_missing=True)
     def make(
@@ -93,7 +115,12 @@ class LabelMaker(Maker):
 
         settings = load_settings()
         labels = LabelStore(open_store(settings, "labels"))
-        out, docs = self.label(results, subjects, campaign, iteration, labels)
+        entries = None
+        if self.hull == "mp2020":
+            from crystaloop.stores.hull_entries import HullEntryStore
+
+            entries = HullEntryStore(open_store(settings, "hull_entries"))
+        out, docs = self.label(results, subjects, campaign, iteration, labels, entries)
         labels.upsert(docs)
         states: dict[str, tuple[str, str | None]] = {
             sid: ("failed", reason)
@@ -111,14 +138,27 @@ class LabelMaker(Maker):
         campaign: str,
         iteration: int,
         labels: Any,
+        hull_entries: Any = None,
     ) -> tuple[LabelOutput, list[Any]]:
-        """Return the output and the label documents (nothing is written; ``labels`` is read).
+        """Return the output and the label documents (nothing is written; stores are read).
+
+        ``hull_entries`` (a :class:`~crystaloop.stores.hull_entries.HullEntryStore`) is
+        required by the ``mp2020`` hull: its entries of each label's system and subsystems join
+        the hull, and their elemental entries the references.
 
         Raises
         ------
         ValueError
-            When a result comes from another oracle than :attr:`oracle`.
+            When a result comes from another oracle than :attr:`oracle`, or the ``mp2020``
+            hull is asked of another oracle than VASP or without ``hull_entries``.
         """
+        if self.hull == "mp2020" and (self.oracle != "vasp" or hull_entries is None):
+            raise ValueError(
+                f"the mp2020 hull needs the vasp oracle (not {self.oracle}) and the hull_entries "
+                "store"
+            )
+        if self.hull not in ("oracle", "mp2020"):
+            raise ValueError(f"unknown hull source {self.hull!r}: choose oracle or mp2020")
         from crystaloop.chem.energies import (
             Phase,
             chemsys_of,
@@ -126,6 +166,7 @@ class LabelMaker(Maker):
             formation_energy_per_atom,
             shipped_references,
         )
+        from crystaloop.chem.validity import collapsed_pair
         from crystaloop.schemas import LabelDoc
         from crystaloop.stores.labels import label_id
 
@@ -147,11 +188,15 @@ class LabelMaker(Maker):
                     f"subject {sid}: a {result['oracle']} result in a {self.oracle} campaign"
                 )
             try:
-                energy = corrected_energy(result)
+                energy = corrected_energy(result, self.hull)
             except ValueError as err:
                 failures[sid] = str(err)
                 continue
             structure = _structure_of(result["structure"])
+            fused = collapsed_pair(structure)
+            if fused is not None:  # the relaxation ended far from any physical minimum
+                failures[sid] = f"oracle's relaxed structure: {fused}"
+                continue
             elements = sorted({str(el) for el in structure.composition.elements})
             scores = subject.get("scores") or {}
             rows[sid] = subject
@@ -182,6 +227,9 @@ class LabelMaker(Maker):
                 )
             )
         refs = labels.references(self.oracle, {el for d in docs for el in d.elements})
+        if hull_entries is not None and self.hull == "mp2020":
+            for el, e in hull_entries.references({el for d in docs for el in d.elements}).items():
+                refs[el] = min(refs.get(el, e), e)
         shipped = shipped_references(self.oracle)
         for doc in docs:  # this batch's elemental phases count as references too
             el = doc.elements[0]
@@ -196,6 +244,8 @@ class LabelMaker(Maker):
                     targets.append(Phase(doc.label_id, comp, doc.energy))
         ids = {d.subject_id for d in docs}
         others = labels.phases(self.oracle, {d.chemsys for d in docs}, exclude=ids)
+        if hull_entries is not None and self.hull == "mp2020":
+            others += hull_entries.phases({d.chemsys for d in docs})
         hull = energies_above_hull(targets, others, refs) if targets else {}
         errors, audited, within, new_stable = [], 0, 0, []
         for doc in docs:

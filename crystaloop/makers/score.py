@@ -26,12 +26,17 @@ class ScoreMaker(Maker):
         campaign from its plan).
     batch_size
         Structures per forward pass.
+    hull
+        ``oracle`` or ``mp2020`` (set by the campaign from its plan): with ``mp2020`` the
+        corrected Materials Project entries of the ``hull_entries`` store join the known
+        phases, with MP's formation energies.
     """
 
     name: str = "score"
     model: str = "eform"
     oracle: str = "chgnet"
     batch_size: int = 256
+    hull: str = "oracle"
 
     @crystaloop_job("score", ScoreOutput)
     def make(self, screened: Any, calibration: dict[str, Any] | None = None) -> ScoreOutput:
@@ -74,6 +79,12 @@ class ScoreMaker(Maker):
         known = LabelStore(open_store(settings, "labels")).formation_energies(
             self.oracle, set(systems.values())
         )
+        if self.hull == "mp2020":
+            from crystaloop.stores.hull_entries import HullEntryStore
+
+            entries = HullEntryStore(open_store(settings, "hull_entries"))
+            for system, phases in entries.formation_energies(set(systems.values())).items():
+                known[system] = known[system] + phases
         records = [
             ScoreRecord(
                 candidate_id=cid,

@@ -17,7 +17,13 @@ from crystaloop.schemas.candidate import (
     ScoreRecord,
     ScreenOutput,
 )
-from crystaloop.schemas.corpus import CorpusEntry, Property, Provenance, SourceRef
+from crystaloop.schemas.corpus import (
+    CorpusEntry,
+    HullEntryDoc,
+    Property,
+    Provenance,
+    SourceRef,
+)
 from crystaloop.schemas.label import (
     STABLE_THRESHOLD,
     LabelDoc,
@@ -38,6 +44,7 @@ __all__ = [
     "CandidateDoc",
     "CorpusEntry",
     "GenerateOutput",
+    "HullEntryDoc",
     "LabelDoc",
     "LabelOutput",
     "ModelDoc",

@@ -105,3 +105,50 @@ class CorpusEntry(BaseModel):
     def make_id(source: str, source_id: str) -> str:
         """Return the corpus id of a record."""
         return f"{source}:{source_id}"
+
+
+class HullEntryDoc(BaseModel):
+    """A corrected Materials Project entry of the ``mp2020`` hull (the ``hull_entries`` store).
+
+    Attributes
+    ----------
+    hull_id
+        Store key, ``"<source>:<entry_id>"``.
+    entry_id
+        The entry's own id (``mp-1960-GGA``, ``mp-1960``).
+    material_id
+        The corpus entry holding its structure (itself, or the stored crystal it was linked to
+        as a duplicate); ``None`` when it has no structure in the corpus.
+    source
+        The input's name.
+    compatibility
+        The correction scheme (``MaterialsProject2020Compatibility``).
+    formula, chemsys, elements, nsites
+        Reduced formula, sorted elements joined by ``-``, the elements, atoms in the entry.
+    energy, energy_per_atom
+        Corrected total energy (eV) and per atom (eV/atom): what the hull uses.
+    uncorrected_energy, correction
+        The DFT total energy and the scheme's correction (eV); ``energy`` is their sum.
+    entry
+        The corrected ``ComputedStructureEntry.as_dict()`` (parameters, corrections, data).
+    provenance
+        File, record index, time and crystaloop version of the ingest.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    hull_id: str
+    entry_id: str
+    material_id: str | None = None
+    source: str
+    compatibility: str
+    formula: str
+    chemsys: str
+    elements: list[str]
+    nsites: int
+    energy: float
+    energy_per_atom: float
+    uncorrected_energy: float
+    correction: float
+    entry: dict[str, Any]
+    provenance: Provenance

@@ -296,6 +296,24 @@ class CorpusStore:
             )
         return group_by_dedup_key(docs, keys, "material_id")
 
+    def resolve(self, ids: Iterable[str]) -> dict[str, str]:
+        """Return the stored entry each id is (itself) or was linked to as an alias.
+
+        Ids that are neither a stored entry nor an alias are left out.
+        """
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        out = {
+            d["material_id"]: d["material_id"]
+            for d in self.corpus.query({"material_id": {"$in": wanted}}, properties=["material_id"])
+        }
+        for d in self.aliases.query(
+            {"alias_id": {"$in": wanted}}, properties=["alias_id", "material_id"]
+        ):
+            out.setdefault(d["alias_id"], d["material_id"])
+        return out
+
     def stats(self) -> dict[str, Any]:
         """Return counts by number of elements, element, space group and size."""
         fields = ["nelements", "elements", "spacegroup_number", "nsites", "source"]

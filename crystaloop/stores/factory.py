@@ -32,6 +32,7 @@ COLLECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "corpus_aliases": ("alias_id", ("material_id",)),
+    "hull_entries": ("hull_id", ("entry_id", "material_id", "chemsys", "source")),
     "candidates": ("candidate_id", ("campaign", "iteration", "formula", "fingerprint", "status")),
     "labels": ("label_id", ("subject_id", "campaign", "oracle", "iteration", "chemsys", "kind")),
     "models": ("model_id", ("name", "kind", "campaign")),

@@ -7,6 +7,11 @@ and of each subsystem, up to ``per_composition`` per formula (lowest energy firs
 has energies) and ``max_compounds`` in all (largest systems first): the competing phases of the
 candidates' hull. Each is skipped once the oracle has labelled it: labels are cached across
 iterations and campaigns.
+
+With the ``mp2020`` hull (``hull_entries`` given), a (sub)system for which the corpus holds
+MP2020-corrected Materials Project entries needs no calculation at all: an element with an
+entry gets no prototype and no elemental phase, a compound system with entries no corpus phase.
+Only what MP's entries leave out is asked of the oracle.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 from crystaloop.chem.energies import element_prototype, shipped_references, subsystems
 from crystaloop.schemas import OracleSubject
 from crystaloop.stores.corpus import CorpusStore
+from crystaloop.stores.hull_entries import HullEntryStore
 from crystaloop.stores.labels import LabelStore
 
 
@@ -31,8 +37,12 @@ def reference_subjects(
     max_compounds: int = 24,
     max_sites: int = 20,
     exclude: set[str] | None = None,
+    hull_entries: HullEntryStore | None = None,
 ) -> list[OracleSubject]:
-    """Return the reference subjects the oracle has not labelled yet for these systems."""
+    """Return the reference subjects the oracle has not labelled yet for these systems.
+
+    ``hull_entries``: the ``mp2020`` hull's entries; the (sub)systems they cover are skipped.
+    """
     exclude = set(exclude or ())
     subjects: dict[str, OracleSubject] = {}
 
@@ -50,17 +60,18 @@ def reference_subjects(
             )
 
     elements = sorted({el for system in chemsys for el in system.split("-")})
+    compounds = sorted({s for system in chemsys for s in subsystems(system) if "-" in s})
+    covered = hull_entries.covered([*elements, *compounds]) if hull_entries is not None else set()
     shipped = shipped_references(oracle)
     for el in elements:
-        if el in shipped:  # the oracle's shipped table holds this element's reference
+        if el in shipped or el in covered:  # a shipped reference, or MP's entries, hold it
             continue
         add(f"element:{el}", "element", element_prototype(el).as_dict())
         for doc in corpus.phases(el, max_sites, max_elemental):
             add(doc["material_id"], "corpus", doc["structure"])
-    compounds = sorted({s for system in chemsys for s in subsystems(system) if "-" in s})
     phases = []
     if max_compounds > 0:
-        for system in sorted(compounds, key=lambda s: (-s.count("-"), s)):
+        for system in sorted(set(compounds) - covered, key=lambda s: (-s.count("-"), s)):
             phases += corpus.phases_by_composition(system, max_sites, per_composition)
     done = labels.labelled(oracle, [*subjects, *(d["material_id"] for d in phases)])
     new = [d for d in phases if d["material_id"] not in done | exclude]

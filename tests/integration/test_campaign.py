@@ -272,7 +272,9 @@ def test_export_in_every_format(finished, monkeypatch, tmp_path):
     result = runner.invoke(
         main, [*common, "--format", "json", "--hull", "current", "--out", str(tmp_path / "c.json")]
     )
-    assert result.exit_code == 0 and "E_hull (current)" in result.output, result.output
+    assert result.exit_code == 0 and "E_hull (current, hull source oracle)" in result.output, (
+        result.output
+    )
     current = {
         r["candidate_id"]: r["e_hull"] for r in json.loads((tmp_path / "c.json").read_text())
     }

@@ -154,6 +154,21 @@ def test_label_uses_the_shipped_references_and_scores_the_audits(settings):
         LabelMaker().label([_result(sto, energy, "d", "vasp")], subjects[:1], "c", 0, labels)
 
 
+def test_label_refuses_a_relaxed_structure_with_fused_atoms(settings):
+    from crystaloop.makers import LabelMaker
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore
+
+    fused = perovskite()
+    fused.translate_sites([1], [0.45, 0.45, 0.45])  # Ti 0.34 Å from Sr: no physical minimum
+    subjects = [{"subject_id": "c:0:0", "kind": "candidate"}]
+    labels = LabelStore(open_store(settings, "labels"))
+    out, docs = LabelMaker().label([_result(fused, 21.7, "a")], subjects, "c", 0, labels)
+    assert docs == [] and out.failed == ["c:0:0"]
+    assert "relaxed structure" in out.failures["c:0:0"]
+    assert "not a physical structure" in out.failures["c:0:0"]
+
+
 def test_dispatch_reads_the_structures_once_and_hands_the_scores_on(settings, monkeypatch):
     from crystaloop.makers import SelectMaker
     from crystaloop.schemas import CandidateDoc

@@ -74,3 +74,38 @@ def test_each_composition_gets_its_lowest_energy_phase_and_the_cap_counts_new_ca
     )  # fmt: skip
     again = reference_subjects({"Cl-Na"}, corpus, labels, "chgnet", "c", 0, max_compounds=1)
     assert [s.subject_id for s in again] == ["t:n2"]
+
+
+def test_the_mp2020_hull_asks_no_reference_calculation_for_a_system_mp_entries_cover(
+    settings, tmp_path
+):
+    import warnings
+
+    from helpers import li_o_entries
+
+    from crystaloop.stores.corpus import CorpusStore
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.hull_entries import HullEntryStore
+    from crystaloop.stores.ingest.mp_entries import ingest_entries
+    from crystaloop.stores.ingest.prepare import PrepareOptions
+    from crystaloop.stores.labels import LabelStore
+    from crystaloop.workflows.references import reference_subjects
+
+    corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
+    hull = HullEntryStore(open_store(settings, "hull_entries"))
+    labels = LabelStore(open_store(settings, "labels"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ingest_entries(
+            corpus, hull, li_o_entries(), PrepareOptions("mp", str(tmp_path), max_sites=50)
+        )
+    # the oracle hull would label both elements' prototypes and phases and the Li-O compounds
+    oracle = reference_subjects({"Li-O"}, corpus, labels, "vasp", "c", 0)
+    assert {"element:Li", "element:O", "mp:mp-1960-GGA", "mp:mp-841-GGA"} <= {
+        s.subject_id for s in oracle
+    }
+    # MP's corrected entries give the whole Li-O hull: no new calculation
+    assert reference_subjects({"Li-O"}, corpus, labels, "vasp", "c", 0, hull_entries=hull) == []
+    # only what MP's entries leave out is asked for: here sodium's prototype
+    partial = reference_subjects({"Li-Na-O"}, corpus, labels, "vasp", "c", 0, hull_entries=hull)
+    assert [s.subject_id for s in partial] == ["element:Na"]
