@@ -225,3 +225,24 @@ def select_random(candidates: list[Scored], budget: int, seed: int) -> Selection
             out.rejected.append(c.candidate_id)
             out.reasons[c.candidate_id] = "random baseline: not drawn"
     return out
+
+
+def select_ranked(candidates: list[Scored], budget: int) -> Selection:
+    """Send the first ``budget`` candidates, in the given order, to the oracle.
+
+    For a source that ranks its own proposals (ionic substitution, most probable first): the
+    surrogate's scores are ignored and nothing is accepted as a prediction.
+    """
+    if budget < 0:
+        raise ValueError(f"budget must be ≥ 0, not {budget}")
+    out = Selection()
+    for k, c in enumerate(candidates):
+        if k < budget:
+            out.dft.append(c.candidate_id)
+            out.reasons[c.candidate_id] = f"ranked by its source: rank {k} of the survivors"
+        else:
+            out.rejected.append(c.candidate_id)
+            out.reasons[c.candidate_id] = (
+                f"ranked by its source: rank {k}, over this iteration's oracle budget"
+            )
+    return out

@@ -69,11 +69,22 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--seed", default=0, show_default=True),
         click.option(
             "--selection",
-            type=click.Choice(["surrogate", "random"]),
+            type=click.Choice(["surrogate", "random", "ranked"]),
             default="surrogate",
             show_default=True,
-            help="How candidates reach the oracle: the surrogate's confidence routing, or "
-            "drawn at random from those that passed the screens (a baseline).",
+            help="How candidates reach the oracle: the surrogate's confidence routing, "
+            "drawn at random from those that passed the screens (a baseline), or in the "
+            "order of their source (ranked: substitutions most probable first).",
+        ),
+        click.option(
+            "--source",
+            type=click.Choice(["generator", "substitution", "random-search"]),
+            default="generator",
+            show_default=True,
+            help="Where candidates come from: the generator, or a peer baseline (needs "
+            "--freeze-generator): ionic substitution on the corpus prototypes with pymatgen's "
+            "data-mined probabilities, or random symmetric PyXtal structures of the "
+            "generator's compositions.",
         ),
         click.option(
             "--acquisition",
@@ -261,7 +272,8 @@ def print_status(status: Any) -> None:
     click.echo(
         f"campaign {status.campaign} ({status.state}"
         + (f": {status.stop_reason}" if status.stop_reason else "")
-        + f"), oracle {status.oracle}, {status.labels} labels, "
+        + f"), oracle {status.oracle}, hull {status.plan.get('hull_source', 'oracle')}, "
+        f"{status.labels} labels, "
         f"{status.duplicate_labels} duplicated"
     )
     header = (

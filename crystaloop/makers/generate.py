@@ -1,7 +1,15 @@
-"""``GenerateMaker``: sample a batch of candidates from a generator and store it as an artifact."""
+"""``GenerateMaker``: make a batch of candidates and store it as an artifact.
+
+The candidates come from the campaign's generator, or from one of the peers a materials
+scientist would use instead (``source``): ionic substitution on the corpus's prototypes with
+pymatgen's data-mined probabilities (:mod:`crystaloop.chem.substitution`), or random symmetric
+structures of the generator's compositions from PyXtal (:mod:`crystaloop.chem.random_search`).
+The source functions live in :mod:`crystaloop.makers.sources`.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,10 +19,19 @@ from jobflow import Maker
 from crystaloop.makers.jobs import crystaloop_job
 from crystaloop.schemas import GenerateOutput
 
+log = logging.getLogger(__name__)
+
+#: Skipped records named in the job output (all of them are in its ``skipped_batch``).
+SKIPPED_EXAMPLES = 5
+
+
+#: Where a campaign's candidates come from (see :class:`GenerateMaker`).
+SOURCES = ("generator", "substitution", "random-search")
+
 
 @dataclass
 class GenerateMaker(Maker):
-    """Generate ``n`` candidates, ab initio or of one composition (CSP).
+    """Generate ``n`` candidates, ab initio or of one composition (CSP), or from a peer source.
 
     Attributes
     ----------
@@ -37,6 +54,19 @@ class GenerateMaker(Maker):
     spacegroup, target_eform, guidance
         Conditions of a conditional generator (space group 1–230, formation energy in the units
         it was trained on) and the classifier-free guidance weight.
+    source
+        ``generator`` (sample ``model``); ``substitution``: iteration ``i`` proposes the
+        ``n`` substitutions ranked ``i·n … (i+1)·n − 1`` (most probable first, deduplicated,
+        corpus structures left out; ties broken by ``seed``) of the corpus prototypes in the
+        generator's elements (:func:`~crystaloop.makers.sources.substitution_rows`);
+        ``random-search``: sample ``model`` as ``generator`` does and make one random
+        symmetric PyXtal crystal of each sample's atom counts
+        (:func:`~crystaloop.makers.sources.random_search_rows`).
+    substitution_threshold, max_prototype_sites
+        ``substitution``: the probability threshold (pymatgen's default 1e-3) and the largest
+        corpus prototype (sites).
+    max_tries
+        ``random-search``: space groups tried per composition.
     """
 
     name: str = "generate"
@@ -50,10 +80,28 @@ class GenerateMaker(Maker):
     spacegroup: int | None = None
     target_eform: float | None = None
     guidance: float = 1.0
+    source: str = "generator"
+    substitution_threshold: float = 1e-3
+    max_prototype_sites: int = 20
+    max_tries: int = 10
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(
+                f"unknown candidate source {self.source!r}: choose {', '.join(SOURCES)}"
+            )
+        if self.source == "substitution" and self.composition:
+            raise ValueError("the substitution source makes no CSP batch: leave composition None")
 
     @crystaloop_job("generate", GenerateOutput)
     def make(self, campaign: str, iteration: int = 0) -> GenerateOutput:
-        """Sample the batch; return a reference to it (rows ``{candidate_id, structure}``)."""
+        """Make the batch; return a reference to it (rows ``{candidate_id, structure}``).
+
+        Records a source could not use (a prototype without oxidation states, a composition
+        PyXtal cannot place) are counted in the output, the first few named, all of them in
+        the ``skipped_batch`` artifact, and logged.
+        """
+        from crystaloop.makers.sources import random_search_rows, substitution_rows
         from crystaloop.ml.checkpoint import read_card
         from crystaloop.ml.generative.checkpoint import find_generator, load_generator
         from crystaloop.ml.generative.crystal import to_structure
@@ -65,38 +113,58 @@ class GenerateMaker(Maker):
         if self.n < 1:
             raise ValueError(f"n must be at least 1, not {self.n}")
         settings = load_settings()
+        artifacts = artifact_store(settings)
         directory = find_generator(self.model, "csp" if self.composition else "abinitio")
-        model = load_generator(directory, device=settings.device)
+        sha = read_card(directory)["sha256"]
+        generator = f"{directory.name}@{sha[:12]}"
         start = time.perf_counter()
-        crystals = sample_batch(
-            model,
-            self.n,
-            self.seed + iteration,
-            composition=self.composition,
-            num_atoms=self.num_atoms,
-            options=SamplerOptions(steps=self.steps, guidance=self.guidance),
-            spacegroup=self.spacegroup,
-            eform=self.target_eform,
-            batch_size=self.batch_size,
-            device=settings.device,
-        )
+        skipped: list[dict[str, str]] = []
+        if self.source == "substitution":
+            structures, skipped, generator = substitution_rows(self, directory, iteration, settings)
+        else:
+            model = load_generator(directory, device=settings.device)
+            crystals = sample_batch(
+                model,
+                self.n,
+                self.seed + iteration,
+                composition=self.composition,
+                num_atoms=self.num_atoms,
+                options=SamplerOptions(steps=self.steps, guidance=self.guidance),
+                spacegroup=self.spacegroup,
+                eform=self.target_eform,
+                batch_size=self.batch_size,
+                device=settings.device,
+            )
+            structures = [to_structure(c.lattice, c.frac, c.numbers) for c in crystals]
+            if self.source == "random-search":
+                structures, skipped = random_search_rows(self, structures, campaign, iteration)
+                generator = f"random-search(pyxtal) of {generator} compositions"
         seconds = time.perf_counter() - start
         rows = (
-            {
-                "candidate_id": f"{campaign}:{iteration}:{k}",
-                "structure": to_structure(c.lattice, c.frac, c.numbers).as_dict(),
-            }
-            for k, c in enumerate(crystals)
+            {"candidate_id": f"{campaign}:{iteration}:{k}", "structure": s.as_dict()}
+            for k, s in enumerate(structures)
         )
-        ref = put_batch(artifact_store(settings), rows)
-        sha = read_card(directory)["sha256"]
+        ref = put_batch(artifacts, rows)
+        if skipped:
+            log.warning(
+                "[%s] iteration %d: %s skipped %d record(s), e.g. %s",
+                campaign,
+                iteration,
+                self.source,
+                len(skipped),
+                skipped[0]["reason"],
+            )
         return GenerateOutput(
             campaign=campaign,
             iteration=iteration,
             batch=ref,
-            n=len(crystals),
-            generator=f"{directory.name}@{sha[:12]}",
+            n=len(structures),
+            generator=generator,
             sampling_seconds=round(seconds, 3),
+            source=self.source,
+            skipped=len(skipped),
+            skipped_examples=skipped[:SKIPPED_EXAMPLES],
+            skipped_batch=put_batch(artifacts, skipped) if skipped else None,
         )
 
 

@@ -10,8 +10,9 @@ from jobflow import Maker
 from crystaloop.makers.jobs import crystaloop_job
 from crystaloop.schemas import STABLE_THRESHOLD, SelectOutput
 
-#: Selection strategies: the surrogate's confidence routing, or the random baseline.
-STRATEGIES = ("surrogate", "random")
+#: Selection strategies: the surrogate's confidence routing, the random baseline, or the
+#: candidate source's own order (``ranked``: e.g. substitutions, most probable first).
+STRATEGIES = ("surrogate", "random", "ranked")
 
 
 @dataclass
@@ -47,8 +48,10 @@ class SelectMaker(Maker):
         calculation when anything was accepted), to measure how often accepted predictions are
         right.
     strategy
-        ``surrogate`` (the routing above) or ``random``: the budget drawn uniformly from the
-        screened candidates (a baseline; seeded by ``seed`` and the iteration).
+        ``surrogate`` (the routing above), ``random``: the budget drawn uniformly from the
+        screened candidates (a baseline; seeded by ``seed`` and the iteration), or ``ranked``:
+        the first candidates in the order of their source (a source that ranks its own
+        proposals, such as ``substitution``).
     seed
         Seed of the random strategy and of the audit sample.
     """
@@ -102,7 +105,7 @@ class SelectMaker(Maker):
         ValueError
             When the surrogate has scores but not for :attr:`target`.
         """
-        from crystaloop.chem.selection import Scored, select, select_random
+        from crystaloop.chem.selection import Scored, select, select_random, select_ranked
         from crystaloop.schemas import ScoreOutput
 
         out = ScoreOutput.model_validate(scored)
@@ -126,6 +129,8 @@ class SelectMaker(Maker):
         seed = self.seed + 1000 * max(out.iteration, 0)
         if self.strategy == "random":
             selection = select_random(items, self.budget if budget is None else budget, seed)
+        elif self.strategy == "ranked":
+            selection = select_ranked(items, self.budget if budget is None else budget)
         else:
             selection = select(items, self.policy(budget), seed)
         chosen = set(selection.dft) | set(selection.audit)

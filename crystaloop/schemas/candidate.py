@@ -72,7 +72,13 @@ class CandidateDoc(BaseModel):
 
 
 class GenerateOutput(BaseModel):
-    """Output of a generate job: the candidate batch is an artifact, never inline."""
+    """Output of a generate job: the candidate batch is an artifact, never inline.
+
+    ``source`` is where the candidates came from (``generator``, ``substitution`` or
+    ``random-search``); ``skipped`` counts the records the source could not use (prototypes
+    without usable oxidation states, compositions PyXtal cannot place), the first few with
+    their reasons in ``skipped_examples``, all of them in the ``skipped_batch`` artifact.
+    """
 
     campaign: str
     iteration: int
@@ -80,6 +86,10 @@ class GenerateOutput(BaseModel):
     n: int
     generator: str
     sampling_seconds: float
+    source: str = "generator"
+    skipped: int = 0
+    skipped_examples: list[dict[str, str]] = Field(default_factory=list)
+    skipped_batch: ArtifactRef | None = None
 
 
 class ScreenOutput(BaseModel):

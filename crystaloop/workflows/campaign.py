@@ -60,6 +60,11 @@ class IterationMaker(Maker):
         The corpus phases labelled for the candidates' hulls: at most ``max_reference_phases``
         per iteration, ``phases_per_composition`` per formula (lowest energy first when the
         corpus has energies); labels are cached for every later campaign.
+    hull
+        Where the hull comes from: ``oracle`` (the oracle's labels of reference phases) or
+        ``mp2020`` (the corrected Materials Project entries of the ``hull_entries`` store; VASP
+        only): set on the score and label steps, and systems with entries get no reference
+        calculation.
     """
 
     name: str = "iteration"
@@ -73,11 +78,18 @@ class IterationMaker(Maker):
     train_generator: TrainGeneratorMaker = field(default_factory=TrainGeneratorMaker)
     max_reference_phases: int = 24
     phases_per_composition: int = 1
+    hull: str = "oracle"
 
     def __post_init__(self) -> None:
+        from crystaloop.chem.mp2020 import HULL_SOURCES
+
+        if self.hull not in HULL_SOURCES:
+            raise ValueError(f"unknown hull source {self.hull!r}; known: {', '.join(HULL_SOURCES)}")
+        if self.hull == "mp2020" and self.oracle.oracle != "vasp":
+            raise ValueError(f"the mp2020 hull needs the vasp oracle, not {self.oracle.oracle}")
         name = self.oracle.oracle
-        self.score = replace(self.score, oracle=name)
-        self.label = replace(self.label, oracle=name)
+        self.score = replace(self.score, oracle=name, hull=self.hull)
+        self.label = replace(self.label, oracle=name, hull=self.hull)
         self.train_surrogate = replace(self.train_surrogate, oracle=name)
         self.train_generator = replace(self.train_generator, oracle=name)
 
@@ -379,8 +391,19 @@ def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> li
         -1,
         max_compounds=0,
         exclude={s.subject_id for s in sample},
+        hull_entries=hull_entry_store(maker.iteration.hull, settings),
     )
     return sample + refs
+
+
+def hull_entry_store(hull: str, settings: Any) -> Any:
+    """Return the ``hull_entries`` store when the hull source is ``mp2020``, else ``None``."""
+    if hull != "mp2020":
+        return None
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.hull_entries import HullEntryStore
+
+    return HullEntryStore(open_store(settings, "hull_entries"))
 
 
 @job
@@ -429,6 +452,7 @@ def dispatch(
         out.iteration,
         per_composition=maker.phases_per_composition,
         max_compounds=maker.max_reference_phases,
+        hull_entries=hull_entry_store(maker.hull, settings),
     )
     flow = maker.collect(subjects + refs, out.campaign, out.iteration, surrogate, generator, then)
     output = {"candidates": len(out.dft), "audits": len(out.audit), "references": len(refs)}

@@ -59,7 +59,13 @@ class CampaignOptions:
     seed
         Seeds sampling, the bootstrap sample and the random strategy.
     selection
-        ``surrogate`` (confidence routing) or ``random`` (a baseline).
+        ``surrogate`` (confidence routing), ``random`` (a baseline) or ``ranked`` (the
+        candidate source's own order).
+    source
+        Where candidates come from: ``generator``, or a peer baseline: ``substitution`` (ionic
+        substitution on the corpus prototypes, most probable first) or ``random-search``
+        (random symmetric PyXtal structures of the generator's compositions); see
+        :class:`~crystaloop.makers.GenerateMaker`.
     acquisition
         How optimistically the routing reads the surrogate: ``greedy``, ``ucb`` or
         ``thompson`` (:mod:`crystaloop.chem.selection`).
@@ -86,6 +92,7 @@ class CampaignOptions:
     patience: int = 0
     seed: int = 0
     selection: str = "surrogate"
+    source: str = "generator"
     acquisition: str = "ucb"
     freeze_surrogate: bool = False
     freeze_generator: bool = False
@@ -137,6 +144,15 @@ def build_campaign(
     if not 0.0 <= options.audit_share < 1.0:
         raise CampaignError(f"audit_share must be in [0, 1), not {options.audit_share}")
     mode = "csp" if design else "abinitio"
+    from crystaloop.makers.generate import SOURCES
+
+    if options.source not in SOURCES:
+        raise CampaignError(f"unknown source {options.source!r}: choose {', '.join(SOURCES)}")
+    if options.source != "generator" and (design or not options.freeze_generator):
+        raise CampaignError(
+            f"source {options.source!r} is a baseline of open campaigns with the generator "
+            "frozen: set freeze_generator (and no formula)"
+        )
     try:
         generator_dir = find_generator(options.generator, mode)
         card = read_card(find_surrogate(options.surrogate))
@@ -152,6 +168,10 @@ def build_campaign(
         if CampaignStore(open_store(settings, "campaigns")).exists(campaign):
             raise CampaignError(f"campaign {campaign!r} exists already: choose another id")
     oracle = settings.oracle
+    if settings.hull == "mp2020" and oracle != "vasp":
+        raise CampaignError(
+            f"the mp2020 hull (Materials Project entries) needs the vasp oracle, not {oracle}"
+        )
     targets = ("e_form", "band_gap") if oracle == "vasp" else ("e_form",)
     bootstrap = options.bootstrap
     if bootstrap is None:
@@ -159,7 +179,11 @@ def build_campaign(
         bootstrap = 0 if trained_on else DEFAULT_BOOTSTRAP
     iteration = IterationMaker(
         generate=GenerateMaker(
-            model=options.generator, n=options.n_generate, steps=options.steps, seed=options.seed
+            model=options.generator,
+            n=options.n_generate,
+            steps=options.steps,
+            seed=options.seed,
+            source=options.source,
         ),
         select=SelectMaker(
             budget=options.per_iteration,
@@ -173,6 +197,7 @@ def build_campaign(
             targets=targets, seed=options.seed, frozen=options.freeze_surrogate
         ),
         train_generator=TrainGeneratorMaker(frozen=options.freeze_generator),
+        hull=settings.hull,
     )
     common = dict(
         iteration=iteration,
@@ -209,6 +234,42 @@ def _class_path(obj: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def hull_description(oracle: str, hull: str = "oracle") -> str:
+    """Return, in words, the hull a campaign places its candidates on."""
+    if hull == "mp2020":
+        return (
+            "the MP2020-corrected Materials Project entries of each candidate's system and "
+            "subsystems (hull_entries store) with the vasp labels, corrected the same way; "
+            "systems without entries use vasp-labelled reference phases"
+        )
+    return (
+        f"the {oracle} labels of each candidate's system and subsystems (corpus phases, "
+        "earlier candidates) on "
+        + (
+            f"the shipped {oracle} elemental references"
+            if oracle in REFERENCE_TABLES
+            else f"elemental references labelled by {oracle}"
+        )
+    )
+
+
+def _source_options(generate: Any) -> dict[str, Any]:
+    """Return the fields of the candidate source that shape its batches (JSON-ready)."""
+    if generate.source == "substitution":
+        return {
+            "method": "pymatgen SubstitutionProbability (Hautier et al. 2011), most probable "
+            "first, corpus prototypes in the generator's elements",
+            "threshold": generate.substitution_threshold,
+            "max_prototype_sites": generate.max_prototype_sites,
+        }
+    if generate.source == "random-search":
+        return {
+            "method": "pyxtal random symmetric structures of the generator's compositions",
+            "max_tries": generate.max_tries,
+        }
+    return {}
+
+
 def campaign_plan(maker: CampaignMaker, campaign: str) -> dict[str, Any]:
     """Return the resolved plan of a campaign Maker (JSON-ready).
 
@@ -234,6 +295,8 @@ def campaign_plan(maker: CampaignMaker, campaign: str) -> dict[str, Any]:
         "surrogate": maker.surrogate,
         "generator": maker.generator,
         "generator_mode": maker.generator_mode,
+        "source": it.generate.source,
+        "source_options": _source_options(it.generate),
         "iterations": maker.max_iterations,
         "oracle_budget": maker.oracle_budget,
         "per_iteration": select.budget,
@@ -243,15 +306,8 @@ def campaign_plan(maker: CampaignMaker, campaign: str) -> dict[str, Any]:
         "patience": maker.patience,
         "seed": maker.seed,
         "stable_threshold": maker.stable_threshold,
-        "hull": (
-            f"the {dft.oracle} labels of each candidate's system and subsystems (corpus phases, "
-            "earlier candidates) on "
-            + (
-                f"the shipped {dft.oracle} elemental references"
-                if dft.oracle in REFERENCE_TABLES
-                else f"elemental references labelled by {dft.oracle}"
-            )
-        ),
+        "hull_source": it.hull,
+        "hull": hull_description(dft.oracle, it.hull),
         "selection": {
             k: v for k, v in asdict(select).items() if k not in ("name", "budget", "seed")
         },
