@@ -22,12 +22,18 @@ from crystaloop.cli.surrogate_data import data_errors, record_limits
 MAX_SAMPLES = 10_000_000
 
 
-def sampler_options(steps: int | None, guidance: float, step_lr: float | None) -> Any:
-    """Return the sampler options of the command-line flags."""
+def sampler_options(
+    steps: int | None, guidance: float, step_lr: float | None, anti_annealing: float = 0.0
+) -> Any:
+    """Return the sampler options of the command-line flags.
+
+    ``step_lr`` ``None``: the model card's tuned corrector step, else the sampler's default.
+    """
     from crystaloop.ml.generative.samplers import SamplerOptions
 
-    corrector = {} if step_lr is None else {"step_lr": step_lr}  # None: the sampler's default
-    return SamplerOptions(steps=steps, guidance=guidance, **corrector)
+    return SamplerOptions(
+        steps=steps, guidance=guidance, step_lr=step_lr, anti_annealing=anti_annealing
+    )
 
 
 def parse_composition(formula: str, max_atoms: int) -> list[int]:
@@ -85,7 +91,20 @@ screen_options = [
         help="Screen worker processes.",
     ),
     click.option("--steps", type=click.IntRange(1, 10_000), help="Sampling steps."),
-    click.option("--step-lr", type=float, help="Diffusion corrector step size."),
+    click.option(
+        "--step-lr",
+        type=click.FloatRange(0, 1, min_open=True, max_open=True),
+        help="Diffusion corrector step size tuned for the model's T steps, used as "
+        "step_lr x T/steps with fewer steps (default: the model card's; a model without one: "
+        "1e-5 per step, unscaled).",
+    ),
+    click.option(
+        "--anti-annealing",
+        default=0.0,
+        show_default=True,
+        type=click.FloatRange(0),
+        help="Flow matching: multiply the coordinate velocity by 1 + s*t (FlowMM; 0: off).",
+    ),
     click.option("--batch-size", default=512, show_default=True, type=click.IntRange(1, 1_000_000)),
     click.option("--seed", default=0, show_default=True),
     click.option("--device", default=None, help="Torch device (default: settings)."),
@@ -115,6 +134,14 @@ def with_screen_options(func):
     show_default=True,
     help="Ab initio: draw N from the training p(N), uniformly, or p(N) until the valid rate drops.",
 )
+@click.option(
+    "--resample-rounds",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 100),
+    help="Redraw a crystal with overlapping atoms (or a cell under 0.1 A^3) up to this many "
+    "times; crystals still invalid are written and counted (0: no redraws).",
+)
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path))
 @with_screen_options
 def generate(
@@ -125,6 +152,7 @@ def generate(
     target_eform: float | None,
     guidance: float,
     num_atoms_strategy: str,
+    resample_rounds: int,
     out_path: Path,
     do_screen: bool,
     use_corpus: bool,
@@ -132,6 +160,7 @@ def generate(
     processes: int,
     steps: int | None,
     step_lr: float | None,
+    anti_annealing: float,
     batch_size: int,
     seed: int,
     device: str | None,
@@ -141,7 +170,9 @@ def generate(
 
     Each line is {"source_id", "sample", "model", "structure"} (a pymatgen Structure dict;
     source_id is the composition, or null ab initio), plus "screen" with --screen: whether the
-    candidate passed and, if not, the stage and the reason.
+    candidate passed and, if not, the stage and the reason. Crystals with overlapping atoms are
+    redrawn up to --resample-rounds times; the summary counts the redraws (the sampling time
+    and rate include them) and the crystals still invalid.
     """
     from crystaloop.ml.generative.sampling import SeededSampler
 
@@ -173,11 +204,12 @@ def generate(
             seed,
             composition=numbers,
             num_atoms=num_atoms_strategy,
-            options=sampler_options(steps, guidance, step_lr),
+            options=sampler_options(steps, guidance, step_lr, anti_annealing),
             spacegroup=spacegroup,
             eform=target_eform,
             batch_size=batch_size,
             device=device,
+            resample_rounds=resample_rounds,
         )
     except ValueError as err:
         raise click.ClickException(str(err)) from err
@@ -225,6 +257,10 @@ def generate(
         "structures_per_hour": round(written / max(sampling, 1e-9) * 3600),
         "out": str(out_path),
     }
+    if resample_rounds:
+        report["resampling"] = {
+            k: v for k, v in sampler.resampling.as_dict().items() if k != "still_invalid_indices"
+        }
     if do_screen:
         report["screens"] = summary
     _report(report, as_json)
@@ -243,6 +279,12 @@ def _report(report: dict[str, Any], as_json: bool) -> None:
         dropped = ", ".join(f"{k} {v}" for k, v in s["dropped"].items() if v)
         line += f"; {s['passed']} passed the screens" + (
             f" (dropped: {dropped})" if dropped else ""
+        )
+    if "resampling" in report:
+        r = report["resampling"]
+        line += (
+            f"; {r['invalid_first']} invalid at first draw, {r['replaced']} replaced by "
+            f"{r['redraws']} redraws, {r['still_invalid']} still invalid"
         )
     click.echo(line)
     if "metrics" in report:
@@ -273,6 +315,7 @@ def csp(
     processes: int,
     steps: int | None,
     step_lr: float | None,
+    anti_annealing: float,
     batch_size: int,
     seed: int,
     device: str | None,
@@ -299,7 +342,7 @@ def csp(
         check_records(errors + too_large(crystals, model.config.max_atoms), str(path))
     device = check_device(device or settings.device)
     torch.manual_seed(seed)
-    options = sampler_options(steps, 1.0, step_lr)
+    options = sampler_options(steps, 1.0, step_lr, anti_annealing)
     counts = [c.num_atoms for c in crystals for _ in range(k)]
     numbers = [c.numbers.tolist() for c in crystals for _ in range(k)]
     start = time.perf_counter()

@@ -15,6 +15,7 @@ from crystaloop.ml.generative.config import (  # plain dataclasses: no torch at 
     DEFAULT_LAMBDA_TYPE,
     KINDS,
     MODES,
+    SIZES,
     GeneratorConfig,
     GeneratorTrainOptions,
 )
@@ -55,18 +56,37 @@ from crystaloop.ml.generative.config import (  # plain dataclasses: no torch at 
     type=click.FloatRange(0, min_open=True),
 )
 @click.option(
-    "--hidden",
-    default=GeneratorConfig.hidden,
+    "--warmup",
+    default=GeneratorTrainOptions.warmup,
     show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Fraction of the budget (epochs or --minutes) warming the learning rate up; it then "
+    "decays (cosine) to lr/10 at the end of the budget.",
+)
+@click.option(
+    "--ema-decay",
+    default=GeneratorTrainOptions.ema_decay,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Decay of the moving average of the weights that is validated and saved (0: none).",
+)
+@click.option(
+    "--size",
+    type=click.Choice(list(SIZES)),
+    default="small",
+    show_default=True,
+    help="Denoiser size: small (128 × 4, the shipped CPU models) or diffcsp (512 × 6, 128 "
+    "Fourier frequencies, 256-dim time embedding).",
+)
+@click.option(
+    "--hidden",
     type=click.IntRange(1),
-    help="Width.",
+    help=f"Width (default: the size's, {SIZES['small']['hidden']} for small).",
 )
 @click.option(
     "--layers",
-    default=GeneratorConfig.layers,
-    show_default=True,
     type=click.IntRange(1),
-    help="Message-passing layers.",
+    help=f"Message-passing layers (default: the size's, {SIZES['small']['layers']} for small).",
 )
 @click.option(
     "--timesteps",
@@ -115,8 +135,11 @@ def train_generator_command(
     minutes: float | None,
     batch_size: int,
     lr: float,
-    hidden: int,
-    layers: int,
+    warmup: float,
+    ema_decay: float,
+    size: str,
+    hidden: int | None,
+    layers: int | None,
     timesteps: int,
     lambda_type: float | None,
     cond_spacegroup: bool,
@@ -176,11 +199,12 @@ def train_generator_command(
     device = check_device(device or settings.device)
     if base is None:
         try:
-            config = GeneratorConfig(
+            widths = {k: v for k, v in (("hidden", hidden), ("layers", layers)) if v is not None}
+            config = GeneratorConfig.sized(
+                size,
+                **widths,
                 kind=kind,
                 mode=mode or GeneratorConfig.mode,
-                hidden=hidden,
-                layers=layers,
                 timesteps=timesteps,
                 lambda_type=lambda_type,  # None: the kind's default
                 cond_spacegroup=cond_spacegroup,
@@ -212,6 +236,8 @@ def train_generator_command(
         device=device,
         time_limit=minutes * 60 if minutes else None,
         eval_every=1,
+        warmup=warmup,
+        ema_decay=ema_decay or None,
     )
     result = train_generator(
         model, splits["train"], splits["val"], options, log=lambda line: click.echo(line, err=True)
@@ -221,6 +247,8 @@ def train_generator_command(
         "split": plan.as_dict(),
         "sizes": {k: len(v) for k, v in splits.items()},
         "epochs_run": len(result.history),
+        "steps": result.steps,
+        "recipe": result.recipe,
         "best_epoch": result.best_epoch,
         "best_val_loss": result.best_val_loss,
         "seconds": round(result.seconds, 1),

@@ -67,6 +67,11 @@ class GenerateMaker(Maker):
         corpus prototype (sites).
     max_tries
         ``random-search``: space groups tried per composition.
+    resample_rounds
+        Redraws of a generated crystal that fails the structural check (overlapping atoms,
+        a cell under 0.1 Å³), up to this many times (0: none). Crystals still invalid are kept
+        and counted in the output's ``resampling``
+        (:class:`~crystaloop.ml.generative.sampling.ResampleReport`); the screens drop them.
     """
 
     name: str = "generate"
@@ -84,8 +89,11 @@ class GenerateMaker(Maker):
     substitution_threshold: float = 1e-3
     max_prototype_sites: int = 20
     max_tries: int = 10
+    resample_rounds: int = 3
 
     def __post_init__(self) -> None:
+        if self.resample_rounds < 0:
+            raise ValueError(f"resample_rounds must be at least 0, not {self.resample_rounds}")
         if self.source not in SOURCES:
             raise ValueError(
                 f"unknown candidate source {self.source!r}: choose {', '.join(SOURCES)}"
@@ -106,6 +114,7 @@ class GenerateMaker(Maker):
         from crystaloop.ml.generative.checkpoint import find_generator, load_generator
         from crystaloop.ml.generative.crystal import to_structure
         from crystaloop.ml.generative.samplers import SamplerOptions
+        from crystaloop.ml.generative.sampling import ResampleReport
         from crystaloop.settings import load_settings
         from crystaloop.stores.artifacts import artifact_store
         from crystaloop.stores.candidates import put_batch
@@ -119,10 +128,12 @@ class GenerateMaker(Maker):
         generator = f"{directory.name}@{sha[:12]}"
         start = time.perf_counter()
         skipped: list[dict[str, str]] = []
+        resampling: dict[str, int] = {}
         if self.source == "substitution":
             structures, skipped, generator = substitution_rows(self, directory, iteration, settings)
         else:
             model = load_generator(directory, device=settings.device)
+            report = ResampleReport()
             crystals = sample_batch(
                 model,
                 self.n,
@@ -134,7 +145,22 @@ class GenerateMaker(Maker):
                 eform=self.target_eform,
                 batch_size=self.batch_size,
                 device=settings.device,
+                resample_rounds=self.resample_rounds,
+                report=report,
             )
+            if self.resample_rounds:
+                resampling = {
+                    k: v for k, v in report.as_dict().items() if k != "still_invalid_indices"
+                }
+                if report.still_invalid:
+                    log.warning(
+                        "[%s] iteration %d: %d of %d crystals still invalid after %d redraws",
+                        campaign,
+                        iteration,
+                        report.still_invalid,
+                        self.n,
+                        self.resample_rounds,
+                    )
             structures = [to_structure(c.lattice, c.frac, c.numbers) for c in crystals]
             if self.source == "random-search":
                 structures, skipped = random_search_rows(self, structures, campaign, iteration)
@@ -165,6 +191,7 @@ class GenerateMaker(Maker):
             skipped=len(skipped),
             skipped_examples=skipped[:SKIPPED_EXAMPLES],
             skipped_batch=put_batch(artifacts, skipped) if skipped else None,
+            resampling=resampling,
         )
 
 
@@ -180,13 +207,17 @@ def sample_batch(
     eform: float | None = None,
     batch_size: int = 512,
     device: str = "cpu",
+    resample_rounds: int = 0,
+    report: Any = None,
 ) -> list[Any]:
     """Sample ``n`` crystals of ``model``, seeded: of a formula ``composition`` (CSP) or ab initio.
 
     The formula is parsed with :func:`~crystaloop.chem.composition.atomic_numbers`; the rest is
     :func:`~crystaloop.ml.generative.sampling.sample_seeded`, the sampler of ``crystaloop
-    generate`` too, so the same arguments give the same crystals there. Returns the
-    :class:`~crystaloop.ml.generative.crystal.CrystalArrays`.
+    generate`` too, so the same arguments give the same crystals there (``resample_rounds``
+    redraws invalid crystals; ``report``, a
+    :class:`~crystaloop.ml.generative.sampling.ResampleReport`, receives the counts). Returns
+    the :class:`~crystaloop.ml.generative.crystal.CrystalArrays`.
     """
     from crystaloop.chem.composition import atomic_numbers
     from crystaloop.ml.generative.crystal import NUM_TYPES
@@ -206,4 +237,6 @@ def sample_batch(
         eform=eform,
         batch_size=batch_size,
         device=device,
+        resample_rounds=resample_rounds,
+        report=report,
     )

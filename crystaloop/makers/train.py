@@ -454,6 +454,8 @@ class TrainGeneratorMaker(Maker):
             "stable_spglib_failed": spglib_failed,
             "replayed": len(train_set) - len(new),
             "epochs_run": len(result.history),
+            "steps": result.steps,
+            "recipe": result.recipe,
             "seconds": round(result.seconds, 1),
         }
         save_generator(generator.cpu(), out_dir / self.mode, training=training)

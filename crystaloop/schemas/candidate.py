@@ -78,6 +78,11 @@ class GenerateOutput(BaseModel):
     ``random-search``); ``skipped`` counts the records the source could not use (prototypes
     without usable oxidation states, compositions PyXtal cannot place), the first few with
     their reasons in ``skipped_examples``, all of them in the ``skipped_batch`` artifact.
+
+    ``resampling`` counts the redraws of generated crystals that failed the structural check
+    (:class:`~crystaloop.ml.generative.sampling.ResampleReport`: ``rounds``, ``invalid_first``,
+    ``replaced``, ``still_invalid``, ``redraws``, ``drawn``); empty when resampling
+    is off. ``sampling_seconds`` includes the redraws.
     """
 
     campaign: str
@@ -90,6 +95,7 @@ class GenerateOutput(BaseModel):
     skipped: int = 0
     skipped_examples: list[dict[str, str]] = Field(default_factory=list)
     skipped_batch: ArtifactRef | None = None
+    resampling: dict[str, int] = Field(default_factory=dict)
 
 
 class ScreenOutput(BaseModel):

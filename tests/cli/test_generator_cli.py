@@ -177,6 +177,9 @@ def test_ab_initio_generation_with_screens(workdir):
     assert all(f["stage"] and f["reason"] for f in failed)
     summary = json.loads(result.output)["screens"]
     assert summary["total"] == 7 and summary["passed"] == 7 - len(failed)
+    redraws = json.loads(result.output)["resampling"]  # --resample-rounds 3 by default
+    assert redraws["rounds"] == 3 and redraws["drawn"] == 7 + redraws["redraws"]
+    assert redraws["invalid_first"] == redraws["replaced"] + redraws["still_invalid"]
     dropped = Counter(f["stage"] for f in failed)
     assert dropped == {stage: n for stage, n in summary["dropped"].items() if n}
 

@@ -31,6 +31,9 @@ def test_generate_and_screen_record_every_candidate(settings):
     generated = responses[generate.uuid][1].output
     screened = responses[screen.uuid][1].output
     assert generated.n == 6 and generated.generator.startswith("abinitio@")
+    r = generated.resampling  # redraws of crystals with overlapping atoms (3 rounds by default)
+    assert r["rounds"] == 3 and r["drawn"] == 6 + r["redraws"]
+    assert r["invalid_first"] == r["replaced"] + r["still_invalid"]
     rows = get_batch(artifact_store(settings), generated.batch)
     assert [r["candidate_id"] for r in rows] == [f"camp:0:{k}" for k in range(6)]
     survivors = get_batch(artifact_store(settings), screened.survivors)

@@ -4,6 +4,11 @@ The same directory format as the surrogate's (:mod:`crystaloop.ml.checkpoint`): 
 the kind, the configuration, metrics and the sha256 of the weights, checked on every load.
 A *bundle* is a directory whose sub-directories ``csp/`` and ``abinitio/`` are generators, so one
 name (``perov5``) serves both modes.
+
+A card may hold a ``sampling`` block of tuned sampler defaults, ``{"step_lr": x}`` (the diffusion
+corrector step tuned for the model's ``T`` steps, see :mod:`crystaloop.ml.generative.samplers`);
+:func:`load_generator` puts it on the model as ``model.sampling_defaults`` (``{}`` for a card
+without it, which then samples with the sampler's defaults).
 """
 
 from __future__ import annotations
@@ -36,8 +41,13 @@ def save_generator(
     name: str | None = None,
     metrics: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    sampling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write ``model.pt`` and ``model.json`` into ``directory``; return the card."""
+    """Write ``model.pt`` and ``model.json`` into ``directory``; return the card.
+
+    ``sampling`` holds tuned sampler defaults (``{"step_lr": x}``), written to the card only
+    when given.
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -58,6 +68,7 @@ def save_generator(
         "size": len(data),
         "metrics": json.loads(json.dumps(metrics or {}, default=float)),
         "training": json.loads(json.dumps(training or {}, default=float)),
+        **({"sampling": sampling_block(sampling)} if sampling else {}),
         "created": datetime.now(UTC).isoformat(),
         "crystaloop_version": __version__,
     }
@@ -73,7 +84,50 @@ def load_generator(directory: str | os.PathLike[str], device: str = "cpu") -> Ge
     _, payload = read_checkpoint(directory, FORMAT, device)
     model = build_model(GeneratorConfig.from_dict(payload["config"]))
     model.load_state_dict(payload["state"])
+    model.sampling_defaults = sampling_block(card.get("sampling") or {}, strict=False)
     return model.to(device).eval()
+
+
+#: Sampler defaults a card's ``sampling`` block may hold.
+SAMPLING_KEYS = ("step_lr",)
+
+
+def sampling_block(sampling: dict[str, Any], strict: bool = True) -> dict[str, Any]:
+    """Return a card's ``sampling`` block checked: known keys, a ``step_lr`` in (0, 1).
+
+    With ``strict=False`` (loading) keys this version does not know are left out rather than
+    refused, so a card written by a later version still loads.
+
+    Raises
+    ------
+    CheckpointError
+        On an unknown key (``strict``) or a ``step_lr`` that is not a number in (0, 1).
+    """
+    unknown = sorted(set(sampling) - set(SAMPLING_KEYS))
+    if unknown and strict:
+        raise CheckpointError(f"unknown sampling default(s) in the card: {', '.join(unknown)}")
+    out = {k: v for k, v in sampling.items() if k in SAMPLING_KEYS}
+    if "step_lr" in out:
+        value = out["step_lr"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+            raise CheckpointError(f"sampling.step_lr must be a number in (0, 1), not {value!r}")
+        out["step_lr"] = float(value)
+    return out
+
+
+def write_sampling_defaults(
+    directory: str | os.PathLike[str], sampling: dict[str, Any]
+) -> dict[str, Any]:
+    """Set the ``sampling`` block of an existing generator card (the weights are unchanged).
+
+    Returns the new card.
+    """
+    card = read_card(directory)
+    if card.get("kind") != KIND:
+        raise CheckpointError(f"{directory}: a {card.get('kind')!r} model, not a generator")
+    card["sampling"] = sampling_block({**(card.get("sampling") or {}), **sampling})
+    (Path(directory) / CARD).write_text(json.dumps(card, indent=2))
+    return card
 
 
 def resolve_generator_dir(path: str | os.PathLike[str], mode: str | None) -> Path:

@@ -15,6 +15,15 @@ MODES = ("csp", "abinitio")
 NUM_SPACEGROUPS = 230
 #: Type-loss weight of each kind when none is given (DiffCSP's 20 for diffusion; 1 for flow).
 DEFAULT_LAMBDA_TYPE = {"diffusion": 20.0, "flow": 1.0}
+#: Denoiser sizes by name: ``small`` (the shipped CPU models) and ``diffcsp`` (DiffCSP's CSPNet:
+#: 512 hidden × 6 layers, 128 Fourier frequencies, 256-dim time embedding).
+SIZES: dict[str, dict[str, int]] = {
+    "small": {"hidden": 128, "layers": 4, "n_freq": 10, "time_dim": 64},
+    "diffcsp": {"hidden": 512, "layers": 6, "n_freq": 128, "time_dim": 256},
+}
+#: Values that keys missing from a saved configuration take: those of the models saved before
+#: the key existed (their checkpoints then behave exactly as they did).
+LEGACY_DEFAULTS: dict[str, Any] = {"coord_mean_free": False}
 
 
 @dataclass
@@ -51,6 +60,16 @@ class GeneratorConfig:
         guidance: each is dropped with probability ``p_uncond`` in training).
     eform_mean, eform_std
         Normalisation of the formation-energy condition (eV/atom).
+    coord_mean_free
+        Remove the per-crystal mean from the coordinate target (diffusion score, flow velocity)
+        and from the network's coordinate output. A translation of every atom cannot be
+        predicted by the translation-invariant denoiser (EquiCSP, FlowMM remove it); with the
+        output mean-free too, sampling moves no crystal as a whole. Configurations saved before
+        this key existed load with ``False`` (:data:`LEGACY_DEFAULTS`).
+
+    See Also
+    --------
+    GeneratorConfig.sized : a configuration of a named size (:data:`SIZES`).
     """
 
     kind: str = "diffusion"
@@ -74,6 +93,7 @@ class GeneratorConfig:
     p_uncond: float = 0.1
     eform_mean: float = 0.0
     eform_std: float = 1.0
+    coord_mean_free: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -92,6 +112,27 @@ class GeneratorConfig:
         if not 0.0 <= self.p_uncond < 1.0:
             raise ValueError("p_uncond must be in [0, 1)")
 
+    @classmethod
+    def sized(cls, size: str, **kwargs: Any) -> GeneratorConfig:
+        """Return a configuration with the denoiser of a named size (:data:`SIZES`).
+
+        Parameters
+        ----------
+        size
+            ``"small"`` (128 × 4, the shipped CPU models) or ``"diffcsp"`` (512 × 6, 128
+            frequencies, 256-dim time embedding, as DiffCSP).
+        **kwargs
+            Any other field of the configuration (``kind``, ``mode``, ...).
+        """
+        if size not in SIZES:
+            raise ValueError(f"size must be one of {tuple(SIZES)}, not {size!r}")
+        return cls(**{**SIZES[size], **kwargs})
+
+    @classmethod
+    def diffcsp_size(cls, **kwargs: Any) -> GeneratorConfig:
+        """Return a configuration with DiffCSP's denoiser size (``sized("diffcsp", ...)``)."""
+        return cls.sized("diffcsp", **kwargs)
+
     @property
     def predicts_types(self) -> bool:
         """True when atom types are generated (ab initio)."""
@@ -108,12 +149,16 @@ class GeneratorConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
-        """Build a configuration, rejecting unknown keys."""
+        """Build a configuration, rejecting unknown keys.
+
+        Keys missing from ``data`` that newer versions added take their :data:`LEGACY_DEFAULTS`
+        value, so an older checkpoint's model behaves as it was trained.
+        """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown generator configuration keys: {', '.join(unknown)}")
-        return cls(**data)
+        return cls(**{**LEGACY_DEFAULTS, **data})
 
 
 @dataclass
@@ -123,11 +168,23 @@ class GeneratorTrainOptions:
     Attributes
     ----------
     epochs, batch_size, lr, weight_decay, grad_clip, seed, device
-        The usual; the learning rate follows a cosine decay to ``lr / 10``.
+        The usual.
     time_limit
         Stop after this many seconds (the best state so far is kept).
     eval_every
         Epochs between validation passes.
+    warmup
+        Fraction of the budget over which the learning rate rises linearly from 0 to ``lr``;
+        then it follows a cosine decay to ``min_lr_ratio · lr`` at the end of the budget. The
+        budget's progress is the larger of ``steps / (epochs · batches per epoch)`` and
+        ``elapsed / time_limit``, so the rate decays over the training that really runs
+        whichever limit stops it.
+    min_lr_ratio
+        Final learning rate over ``lr``.
+    ema_decay
+        Decay of the exponential moving average of the weights (``None`` or 0: none). The
+        average (with the warm-up ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates) is
+        what validation evaluates and what the model holds when training returns.
     """
 
     epochs: int = 200
@@ -139,3 +196,14 @@ class GeneratorTrainOptions:
     device: str = "cpu"
     time_limit: float | None = None
     eval_every: int = 1
+    warmup: float = 0.05
+    min_lr_ratio: float = 0.1
+    ema_decay: float | None = 0.999
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.warmup < 1.0:
+            raise ValueError("warmup must be in [0, 1)")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError("min_lr_ratio must be in [0, 1]")
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError("ema_decay must be in [0, 1)")

@@ -13,6 +13,9 @@ Flow matching:
 
 * :class:`LinearPath` — Gaussian prior, straight line to the data (``L``, ``A``).
 * :class:`TorusPath` — uniform prior on the torus, minimum-image line to the data (``F``).
+
+:func:`remove_crystal_mean` makes coordinate targets and outputs mean-free per crystal: a
+translation of a whole crystal is no information (EquiCSP, FlowMM).
 """
 
 from __future__ import annotations
@@ -31,6 +34,24 @@ from crystaloop.ml.generative.schedules import (
 
 def _rows(values: Tensor, x: Tensor) -> Tensor:
     return values.view(-1, *([1] * (x.dim() - 1))).to(x.dtype)
+
+
+def remove_crystal_mean(x: Tensor, batch: Tensor, num_atoms: Tensor) -> Tensor:
+    """Return per-atom vectors ``x`` (N×3) minus the mean over the atoms of their crystal.
+
+    Parameters
+    ----------
+    x
+        ``(N, 3)`` per-atom vectors (a score, a velocity: tangent vectors, not positions).
+    batch
+        ``(N,)`` crystal index of each atom.
+    num_atoms
+        ``(B,)`` atoms per crystal.
+    """
+    sums = torch.zeros(num_atoms.shape[0], x.shape[-1], dtype=x.dtype, device=x.device)
+    sums = sums.index_add(0, batch, x)
+    mean = sums / num_atoms.clamp(min=1).to(x.dtype).unsqueeze(-1)
+    return x - mean[batch]
 
 
 class DDPMField(nn.Module):

@@ -16,10 +16,11 @@ from crystaloop.ml.generative.corruption import (
     LinearPath,
     TorusPath,
     WrappedNormalField,
+    remove_crystal_mean,
 )
 from crystaloop.ml.generative.crystal import CrystalBatch, dense_edges
 from crystaloop.ml.generative.denoiser import CSPNet
-from crystaloop.ml.generative.schedules import timestep_embedding, wrap
+from crystaloop.ml.generative.schedules import timestep_embedding
 
 #: Bounds of the implied clean lattice (normalised) and types in reverse diffusion steps.
 LATTICE_CLIP = 5.0
@@ -95,7 +96,11 @@ class GenerativeModel(nn.Module):
         spacegroup: Tensor | None = None,
         eform: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Evaluate the denoiser at times ``time`` in [0, 1] (one per crystal)."""
+        """Evaluate the denoiser at times ``time`` in [0, 1] (one per crystal).
+
+        With ``config.coord_mean_free`` the coordinate output has zero mean over each
+        crystal's atoms (a translation of the crystal is neither learnt nor sampled).
+        """
         emb = timestep_embedding(time, self.config.time_dim)
         if self.conditions is not None:
             n = num_atoms.shape[0]
@@ -104,7 +109,16 @@ class GenerativeModel(nn.Module):
             if eform is None:
                 eform = torch.full((n,), float("nan"), device=frac.device)
             emb = emb + self.conditions(spacegroup, eform)
-        return self.denoiser(types, frac, lattice, emb, batch, edges)
+        lattice_out, coord_out, type_out = self.denoiser(types, frac, lattice, emb, batch, edges)
+        if self.config.coord_mean_free:
+            coord_out = remove_crystal_mean(coord_out, batch, num_atoms)
+        return lattice_out, coord_out, type_out
+
+    def coord_target(self, target: Tensor, batch: CrystalBatch) -> Tensor:
+        """Return the coordinate target, mean-free per crystal with ``config.coord_mean_free``."""
+        if not self.config.coord_mean_free:
+            return target
+        return remove_crystal_mean(target, batch.batch, batch.num_atoms)
 
     def training_network(
         self, batch: CrystalBatch, types: Tensor, frac: Tensor, lattice: Tensor, time: Tensor
@@ -145,6 +159,8 @@ class CrystalDiffusion(GenerativeModel):
 
     Lattice and types: cosine-schedule DDPM (ε-prediction); fractional coordinates: wrapped-normal
     score matching with an exponential σ schedule. In CSP mode the types are given (λ_A = 0).
+    With ``config.coord_mean_free`` the normalised score target and the prediction are both
+    mean-free per crystal (their per-crystal mean, a translation, cannot be predicted).
     """
 
     def __init__(self, config: GeneratorConfig) -> None:
@@ -176,7 +192,7 @@ class CrystalDiffusion(GenerativeModel):
         type_loss = None if type_out is None else nn.functional.mse_loss(type_out, type_eps)
         return self.weighted(
             nn.functional.mse_loss(lattice_out, lattice_eps),
-            nn.functional.mse_loss(coord_out, coord_target),
+            nn.functional.mse_loss(coord_out, self.coord_target(coord_target, batch)),
             type_loss,
         )
 
@@ -185,8 +201,9 @@ class CrystalFlow(GenerativeModel):
     """Conditional flow matching of ``(L, F, A)`` (FlowMM-style, linear interpolants).
 
     Lattice and types flow from a standard normal; fractional coordinates from the uniform
-    distribution along minimum-image geodesics of the torus. The coordinate loss is periodic:
-    the error of the predicted velocity is taken at its minimum periodic image.
+    distribution along minimum-image geodesics of the torus. Velocities are tangent vectors,
+    not positions: the coordinate loss is a plain squared error (as FlowMM's), on a velocity
+    target that is mean-free per crystal with ``config.coord_mean_free`` (as the prediction).
     """
 
     def __init__(self, config: GeneratorConfig) -> None:
@@ -220,13 +237,10 @@ class CrystalFlow(GenerativeModel):
         lattice_v, coord_v, type_v = self.training_network(batch, types_t, frac_t, lattice_t, t)
         type_loss = None if type_v is None else nn.functional.mse_loss(type_v, type_u)
         return self.weighted(
-            nn.functional.mse_loss(lattice_v, lattice_u), periodic_mse(coord_v, coord_u), type_loss
+            nn.functional.mse_loss(lattice_v, lattice_u),
+            nn.functional.mse_loss(coord_v, self.coord_target(coord_u, batch)),
+            type_loss,
         )
-
-
-def periodic_mse(prediction: Tensor, target: Tensor) -> Tensor:
-    """Mean squared error at the minimum periodic image (the seed's periodic-boundary loss)."""
-    return wrap(prediction - target).pow(2).mean()
 
 
 def build_model(config: GeneratorConfig) -> GenerativeModel:

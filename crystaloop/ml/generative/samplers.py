@@ -5,6 +5,20 @@ from each field's prior and integrate to the data; fewer steps than the diffusio
 strided ancestral sampler. A condition (space group, formation energy) with ``guidance != 1``
 applies classifier-free guidance: ``v = v_∅ + w (v_c - v_∅)``.
 
+The Langevin corrector's ``step_lr`` is the step size tuned for sampling with all ``T`` steps, as
+DiffCSP samples (one corrector step per diffusion step, step ``step_lr · (σ_t / σ_begin)²``, noise
+``√(2·step)``). With ``steps < T`` each corrector step stands for ``T / steps`` of them, so the
+sampler uses ``step_lr · T / steps`` and the corrector's Langevin time over the trajectory stays
+that of the tuned sampler (:func:`corrector_step_lr`). The tuned value comes from
+:attr:`SamplerOptions.step_lr`, else from the model card's ``sampling.step_lr``
+(:func:`~crystaloop.ml.generative.checkpoint.load_generator` puts it on the model as
+``sampling_defaults``); a model with neither samples with :data:`UNTUNED_STEP_LR` per step, at
+any number of steps, as every model did before (:func:`step_size`).
+
+Flow matching can anti-anneal the coordinate velocity at inference as FlowMM does:
+``v_F ← v_F · (1 + s·t)`` with ``t`` going from 0 (prior) to 1 (data) and ``s`` =
+:attr:`SamplerOptions.anti_annealing` (0: off).
+
 To draw ``n`` seeded crystals (atom counts included) as campaigns and the command line do, use
 :mod:`crystaloop.ml.generative.sampling`.
 """
@@ -39,18 +53,74 @@ class SamplerOptions:
     corrector_steps
         Langevin corrector steps per diffusion step on the coordinates.
     step_lr
-        Corrector step size at ``σ_begin`` (DiffCSP: 1e-5 for MP-20, 5e-7 for Perov-5 CSP).
+        Corrector step size at ``σ_begin`` tuned for sampling with all ``T`` steps (DiffCSP:
+        1e-5 for MP-20, 5e-7 for Perov-5 CSP); used as ``step_lr · T / steps`` with fewer steps.
+        ``None``: the model card's ``sampling.step_lr``; without one, :data:`UNTUNED_STEP_LR`
+        per step, unscaled.
     guidance
         Classifier-free guidance scale ``w`` (1: plain conditional).
     bf16
         Run the network under bfloat16 autocast (GPU).
+    anti_annealing
+        Flow matching: the coordinate velocity is multiplied by ``1 + anti_annealing · t``
+        (FlowMM's inference anti-annealing; 0: off).
     """
 
     steps: int | None = None
     corrector_steps: int = 1
-    step_lr: float = 1e-5
+    step_lr: float | None = None
     guidance: float = 1.0
     bf16: bool = False
+    anti_annealing: float = 0.0
+
+
+#: Corrector step per sampling step of a model with no tuned value (neither the options nor its
+#: card give one), at any number of steps: the value every model sampled with before the step was
+#: tuned and scaled, so an unmeasured model samples exactly as it did.
+UNTUNED_STEP_LR = 1e-5
+
+
+def tuned_step_lr(model: GenerativeModel, options: SamplerOptions) -> float | None:
+    """Return the corrector step size tuned for ``T`` steps (the options', else the card's).
+
+    The card's value is ``model.sampling_defaults["step_lr"]``, set by
+    :func:`~crystaloop.ml.generative.checkpoint.load_generator` from the card's ``sampling``
+    block. ``None`` for a model without one (an old card, a model built in memory): it samples
+    with :data:`UNTUNED_STEP_LR` per step (:func:`step_size`).
+    """
+    if options.step_lr is not None:
+        return float(options.step_lr)
+    card = getattr(model, "sampling_defaults", None) or {}
+    return None if card.get("step_lr") is None else float(card["step_lr"])
+
+
+def step_size(model: GenerativeModel, options: SamplerOptions, steps: int) -> float:
+    """Return the corrector step per sampling step for ``steps`` steps of ``model``.
+
+    A tuned value is scaled by ``T / steps`` (:func:`corrector_step_lr`); without one,
+    :data:`UNTUNED_STEP_LR`.
+    """
+    tuned = tuned_step_lr(model, options)
+    if tuned is None:
+        return UNTUNED_STEP_LR
+    return corrector_step_lr(tuned, model.config.timesteps, steps)
+
+
+def corrector_step_lr(step_lr: float, timesteps: int, steps: int) -> float:
+    """Return the corrector step size for ``steps`` sampling steps of a ``T = timesteps`` model.
+
+    ``step_lr`` is tuned for all ``T`` steps; each of ``steps < T`` strided steps stands for
+    ``T / steps`` corrector steps of that sampler, so the step grows by ``T / steps`` and the
+    Langevin time integrated by the corrector stays the same.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, not {steps}")
+    return step_lr * timesteps / min(steps, timesteps)
+
+
+def anti_annealing_factor(time: Tensor, slope: float) -> Tensor:
+    """Return FlowMM's inference factor ``1 + slope · t`` on the coordinate velocity."""
+    return 1.0 + slope * time
 
 
 class _Evaluator:
@@ -174,6 +244,7 @@ def sample_diffusion(
     evaluate = _Evaluator(model, num_atoms, spacegroup, eform, options)
     steps = min(options.steps or cfg.timesteps, cfg.timesteps)
     times = torch.linspace(cfg.timesteps, 1, steps).round().long().unique_consecutive().tolist()
+    step_lr = step_size(model, options, len(times))
     lattice, frac, types = _priors(model, num_atoms, numbers)
     atom = evaluate.batch
     for i, t_int in enumerate(times):
@@ -184,7 +255,7 @@ def sample_diffusion(
         for _ in range(options.corrector_steps):
             _, coord_out, _ = evaluate(types, frac, lattice, time)
             score = model.coord_field.score(coord_out, t[atom])
-            frac = model.coord_field.corrector(frac, score, t[atom], options.step_lr)
+            frac = model.coord_field.corrector(frac, score, t[atom], step_lr)
         lattice_out, coord_out, type_out = evaluate(types, frac, lattice, time)
         score = model.coord_field.score(coord_out, t[atom])
         frac = model.coord_field.predictor(frac, score, t[atom], s[atom])
@@ -208,10 +279,13 @@ def sample_flow(
     evaluate = _Evaluator(model, num_atoms, spacegroup, eform, options)
     steps = options.steps or 50
     lattice, frac, types = _priors(model, num_atoms, numbers)
+    atom = evaluate.batch
     dt = 1.0 / steps
     for i in range(steps):
         time = torch.full((b,), i * dt, device=device)
         lattice_v, coord_v, type_v = evaluate(types, frac, lattice, time)
+        if options.anti_annealing:
+            coord_v = coord_v * anti_annealing_factor(time, options.anti_annealing)[atom, None]
         lattice = model.lattice_path.step(lattice, lattice_v, dt)
         frac = model.coord_path.step(frac, coord_v, dt)
         if type_v is not None:

@@ -15,18 +15,67 @@ whichever of them runs it:
 The ``hybrid`` strategy learns from the caller's screens: :meth:`SeededSampler.report` a chunk's
 pass rate, and when it falls below the threshold the counts of the chunks still to come are drawn
 again, uniformly, from the same generator. Without reports the strategy samples as ``training``.
+
+With ``resample_rounds = R > 0`` the crystals of a chunk that fail the structural check
+(:func:`~crystaloop.ml.generative.overlap.crystal_problem`: overlapping atoms or a cell under
+0.1 Å³, the screens' validity check) are sampled again, same atom counts and conditions, up to
+``R`` times, from a second random stream seeded with ``seed`` (so the crystals that passed at
+once are those of ``R = 0``, and the same request gives the same replacements). A crystal that
+fails all ``R`` redraws is kept, in its last draw, and counted: nothing is dropped;
+:attr:`SeededSampler.resampling` reports the counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 
 from crystaloop.ml.generative.crystal import CrystalArrays
 from crystaloop.ml.generative.model import GenerativeModel
 from crystaloop.ml.generative.num_atoms import HybridNumAtoms, num_atoms_sampler
+from crystaloop.ml.generative.overlap import MIN_DISTANCE, MIN_VOLUME, crystal_problem
 from crystaloop.ml.generative.samplers import SamplerOptions, check_request, sample_crystals
+
+#: Added to the seed for the random stream of the resampling rounds.
+RESAMPLE_SEED_OFFSET = 1 << 40
+
+
+@dataclass
+class ResampleReport:
+    """What resampling did to a request (all counts over the crystals sampled so far).
+
+    Attributes
+    ----------
+    rounds
+        Most redraws of one crystal (``resample_rounds``).
+    invalid_first
+        Crystals that failed the check on their first draw.
+    replaced
+        Of those, crystals replaced by a valid redraw.
+    still_invalid
+        Crystals invalid after every redraw (kept in the output, in their last draw).
+    redraws
+        Crystals sampled again in all (the cost of resampling).
+    drawn
+        Crystals sampled in all: the ``n`` first draws plus ``redraws``.
+    still_invalid_indices
+        Positions (in the request) of the ``still_invalid`` crystals.
+    """
+
+    rounds: int = 0
+    invalid_first: int = 0
+    replaced: int = 0
+    still_invalid: int = 0
+    redraws: int = 0
+    drawn: int = 0
+    still_invalid_indices: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the report as a plain dict."""
+        return asdict(self)
 
 
 class SeededSampler:
@@ -54,12 +103,17 @@ class SeededSampler:
         Crystals per network evaluation, and per chunk.
     device
         Where to run.
+    resample_rounds
+        Redraws of a crystal that fails the structural check (0: none; see the module).
+    min_distance, min_volume
+        The check's smallest periodic distance (Å) and cell volume (Å³).
 
     Raises
     ------
     ValueError
         When the model cannot generate the request (too many atoms, a condition it was not
-        trained with, atomic numbers missing for a CSP model, an unknown strategy).
+        trained with, atomic numbers missing for a CSP model, an unknown strategy), or
+        ``resample_rounds`` is negative.
     """
 
     def __init__(
@@ -75,6 +129,9 @@ class SeededSampler:
         eform: float | None = None,
         batch_size: int = 512,
         device: str | torch.device = "cpu",
+        resample_rounds: int = 0,
+        min_distance: float = MIN_DISTANCE,
+        min_volume: float = MIN_VOLUME,
     ) -> None:
         if isinstance(composition, str):
             raise TypeError(
@@ -85,6 +142,11 @@ class SeededSampler:
             raise ValueError(f"n must be at least 1, not {n}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        if resample_rounds < 0:
+            raise ValueError(f"resample_rounds must be at least 0, not {resample_rounds}")
+        self.resample_rounds = int(resample_rounds)
+        self.min_distance, self.min_volume = float(min_distance), float(min_volume)
+        self.resampling = ResampleReport(rounds=self.resample_rounds)
         cfg = model.config
         self.model, self.n, self.seed = model, int(n), int(seed)
         self.options = options or SamplerOptions()
@@ -130,6 +192,7 @@ class SeededSampler:
             raise RuntimeError("a SeededSampler is iterated once; make a new one")
         self._started = True
         stream = _RandomStream(self.seed, self.device)
+        redraw_stream = _RandomStream(self.seed + RESAMPLE_SEED_OFFSET, self.device)
         for start in range(0, self.n, self.batch_size):
             if self._redraw and self._sizes is not None:
                 rest = self._sizes.sample(self.n - start, self._counts_rng).long()
@@ -149,7 +212,56 @@ class SeededSampler:
                     batch_size=self.batch_size,
                     device=self.device,
                 )
+            self.resampling.drawn += len(crystals)
+            if self.resample_rounds:
+                crystals = self._resample(crystals, counts, numbers, start, redraw_stream)
             yield crystals
+
+    def _problem(self, crystal: CrystalArrays) -> str | None:
+        return crystal_problem(
+            crystal.lattice,
+            crystal.frac,
+            min_distance=self.min_distance,
+            min_volume=self.min_volume,
+        )
+
+    def _resample(
+        self,
+        crystals: list[CrystalArrays],
+        counts: list[int],
+        numbers: list[list[int]] | None,
+        start: int,
+        stream: _RandomStream,
+    ) -> list[CrystalArrays]:
+        """Redraw the crystals of a chunk that fail the check, up to ``resample_rounds`` times."""
+        report = self.resampling
+        crystals = list(crystals)
+        bad = [i for i, c in enumerate(crystals) if self._problem(c) is not None]
+        first = len(bad)
+        report.invalid_first += first
+        for _ in range(self.resample_rounds):
+            if not bad:
+                break
+            with stream:
+                redrawn = sample_crystals(
+                    self.model,
+                    [counts[i] for i in bad],
+                    None if numbers is None else [numbers[i] for i in bad],
+                    options=self.options,
+                    spacegroup=self.spacegroup,
+                    eform=self.eform,
+                    batch_size=self.batch_size,
+                    device=self.device,
+                )
+            report.redraws += len(bad)
+            report.drawn += len(bad)
+            for i, crystal in zip(bad, redrawn, strict=True):
+                crystals[i] = crystal
+            bad = [i for i in bad if self._problem(crystals[i]) is not None]
+        report.replaced += first - len(bad)
+        report.still_invalid += len(bad)
+        report.still_invalid_indices.extend(start + i for i in bad)
+        return crystals
 
 
 def sample_seeded(
@@ -164,11 +276,14 @@ def sample_seeded(
     eform: float | None = None,
     batch_size: int = 512,
     device: str | torch.device = "cpu",
+    resample_rounds: int = 0,
+    report: ResampleReport | None = None,
 ) -> list[CrystalArrays]:
     """Return the ``n`` crystals of a seeded request (:class:`SeededSampler`) as one list.
 
     The same arguments give the same crystals, in the same order, as iterating a
-    :class:`SeededSampler` with them.
+    :class:`SeededSampler` with them. ``report``, when given, is filled with the resampling
+    counts (:class:`ResampleReport`).
     """
     sampler = SeededSampler(
         model,
@@ -181,8 +296,13 @@ def sample_seeded(
         eform=eform,
         batch_size=batch_size,
         device=device,
+        resample_rounds=resample_rounds,
     )
-    return [crystal for chunk in sampler for crystal in chunk]
+    crystals = [crystal for chunk in sampler for crystal in chunk]
+    if report is not None:
+        for key, value in sampler.resampling.as_dict().items():
+            setattr(report, key, value)
+    return crystals
 
 
 class _RandomStream:

@@ -16,6 +16,7 @@ import torch
 from crystaloop.ml.generative.config import GeneratorConfig, GeneratorTrainOptions
 from crystaloop.ml.generative.crystal import CrystalArrays, collate_crystals
 from crystaloop.ml.generative.model import GenerativeModel
+from crystaloop.ml.generative.recipe import BudgetSchedule, WeightEMA
 
 
 def data_statistics(items: Sequence[CrystalArrays]) -> dict[str, Any]:
@@ -84,12 +85,18 @@ def replay_mix(
 
 @dataclass
 class GeneratorTrainResult:
-    """What training returns: per-epoch history and the best validation loss."""
+    """What training returns: per-epoch history and the best validation loss.
+
+    ``steps`` counts optimiser steps; ``recipe`` records the schedule and the EMA (for the
+    model card).
+    """
 
     history: list[dict[str, float]] = field(default_factory=list)
     best_val_loss: float = math.inf
     best_epoch: int = -1
     seconds: float = 0.0
+    steps: int = 0
+    recipe: dict[str, Any] = field(default_factory=dict)
 
 
 def _batches(items: Sequence[CrystalArrays], batch_size: int, rng: np.random.Generator | None):
@@ -126,7 +133,14 @@ def train_generator(
     options: GeneratorTrainOptions,
     log: Callable[[str], None] | None = None,
 ) -> GeneratorTrainResult:
-    """Train ``model`` in place; keep the weights of the best validation loss.
+    """Train ``model`` in place; leave it with the averaged weights of the best validation loss.
+
+    The learning rate warms up and decays over the budget that really runs (epochs or the time
+    limit, whichever ends first: :class:`~crystaloop.ml.generative.recipe.BudgetSchedule`).
+    With ``options.ema_decay`` an exponential moving average of the weights is kept; validation
+    evaluates the average, and the model returns holding the best average (the last one without
+    validation), which is what :func:`~crystaloop.ml.generative.checkpoint.save_generator`
+    then writes.
 
     Parameters
     ----------
@@ -147,49 +161,72 @@ def train_generator(
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(options.epochs, 1), eta_min=options.lr / 10
+    batches_per_epoch = math.ceil(len(train) / options.batch_size)
+    schedule = BudgetSchedule(
+        max(options.epochs, 1) * batches_per_epoch,
+        options.time_limit,
+        options.warmup,
+        options.min_lr_ratio,
     )
-    result = GeneratorTrainResult()
+    ema = WeightEMA(model, options.ema_decay) if options.ema_decay else None
+    evaluated = model if ema is None else ema.average
+    result = GeneratorTrainResult(
+        recipe={
+            "schedule": "warm-up + cosine over the budget",
+            "warmup": options.warmup,
+            "min_lr_ratio": options.min_lr_ratio,
+            "ema_decay": options.ema_decay or None,
+        }
+    )
     best_state = None
     start = time.perf_counter()
+    step = 0
     for epoch in range(options.epochs):
         model.train()
         sums: dict[str, float] = {}
         seen = 0
         for batch in _batches(train, options.batch_size, rng):
+            lr = options.lr * schedule(step, time.perf_counter() - start)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             losses = model.loss(batch.to(options.device))
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), options.grad_clip)
             optimizer.step()
+            if ema is not None:
+                ema.update(model)
+            step += 1
             n = batch.num_graphs
             seen += n
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach()) * n
-        scheduler.step()
-        row = {"epoch": epoch, **{f"train_{k}": v / seen for k, v in sums.items()}}
+        row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v / seen for k, v in sums.items()}}
         last = epoch == options.epochs - 1
         out_of_time = (
             options.time_limit is not None and time.perf_counter() - start > options.time_limit
         )
         if val and (epoch % options.eval_every == 0 or last or out_of_time):
-            row["val_loss"] = validation_loss(model, val, device=options.device)
+            row["val_loss"] = validation_loss(evaluated, val, device=options.device)
             if row["val_loss"] < result.best_val_loss:
                 result.best_val_loss, result.best_epoch = row["val_loss"], epoch
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(evaluated.state_dict())
         result.history.append(row)
         if log is not None and "val_loss" in row:
             log(
                 f"epoch {epoch}: train {row['train_loss']:.4f}  val {row['val_loss']:.4f}  "
-                f"({time.perf_counter() - start:.0f} s)"
+                f"lr {lr:.2e}  ({time.perf_counter() - start:.0f} s)"
             )
         if out_of_time:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    elif not val:
-        result.best_epoch = len(result.history) - 1
+    else:
+        if ema is not None:
+            model.load_state_dict(ema.average.state_dict())
+        if not val:
+            result.best_epoch = len(result.history) - 1
     result.seconds = time.perf_counter() - start
+    result.steps = step
     model.eval()
     return result

@@ -6,7 +6,7 @@ import torch
 from generator_helpers import tiny_config
 
 from crystaloop.ml.generative.crystal import collate_crystals, dense_edges, to_structure
-from crystaloop.ml.generative.model import build_model, periodic_mse
+from crystaloop.ml.generative.model import build_model
 from crystaloop.ml.generative.samplers import SamplerOptions, sample_crystals
 
 
@@ -34,10 +34,6 @@ def test_dense_edges_connect_every_pair_within_each_crystal_only():
     src, dst = dense_edges(torch.tensor([2, 3]))
     pairs = set(zip(src.tolist(), dst.tolist(), strict=True))
     assert pairs == {(0, 1), (1, 0)} | {(i, j) for i in (2, 3, 4) for j in (2, 3, 4) if i != j}
-
-
-def test_periodic_mse_takes_the_minimum_image():
-    assert periodic_mse(torch.tensor([0.95]), torch.tensor([0.05])).item() == pytest.approx(0.01)
 
 
 @pytest.mark.parametrize("kind", ["diffusion", "flow"])
