@@ -13,7 +13,8 @@ from crystaloop.makers.label import LabelMaker
 from crystaloop.makers.score import ScoreMaker
 from crystaloop.makers.screen import ScreenMaker
 from crystaloop.makers.select import SelectMaker
-from crystaloop.makers.train import TrainGeneratorMaker, TrainSurrogateMaker
+from crystaloop.makers.train import TrainSurrogateMaker
+from crystaloop.makers.train_generator import TrainGeneratorMaker
 
 __all__ = [
     "DFTMaker",

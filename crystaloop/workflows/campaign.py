@@ -29,8 +29,14 @@ from crystaloop.makers.label import LabelMaker
 from crystaloop.makers.score import ScoreMaker
 from crystaloop.makers.screen import ScreenMaker
 from crystaloop.makers.select import SelectMaker
-from crystaloop.makers.train import TrainGeneratorMaker, TrainSurrogateMaker
+from crystaloop.makers.train import TrainSurrogateMaker
+from crystaloop.makers.train_generator import TrainGeneratorMaker
 from crystaloop.schemas import STABLE_THRESHOLD
+from crystaloop.workflows.references import (
+    bootstrap_subjects,
+    hull_entry_store,
+    reference_subjects,
+)
 from crystaloop.workflows.stop import stop_reason
 from crystaloop.workflows.tags import tag
 
@@ -344,68 +350,6 @@ def start_campaign(maker: CampaignMaker, campaign: str) -> Response:
     return Response(addition=flow)
 
 
-def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> list[Any]:
-    """Return the corpus sample to label before iteration 0, and its elemental references."""
-    import numpy as np
-    from pymatgen.core import Element
-
-    from crystaloop.chem.energies import chemsys_of
-    from crystaloop.ml.generative.checkpoint import find_generator, load_generator
-    from crystaloop.schemas import OracleSubject
-    from crystaloop.stores.corpus import CorpusStore
-    from crystaloop.stores.factory import open_store
-    from crystaloop.stores.labels import LabelStore
-    from crystaloop.workflows.references import reference_subjects
-
-    cfg = load_generator(find_generator(maker.generator, maker.generator_mode)).config
-    allowed = {Element.from_Z(z).symbol for z in cfg.elements}
-    corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
-    pool = corpus.small_compounds(maker.bootstrap_max_sites, allowed)
-    if not pool:
-        raise ValueError(
-            f"no corpus structure of ≤ {maker.bootstrap_max_sites} sites uses only the "
-            f"generator's elements: ingest a corpus first ('crystaloop corpus ingest')"
-        )
-    rng = np.random.default_rng(maker.seed)
-    picks = sorted(rng.choice(len(pool), size=min(maker.bootstrap, len(pool)), replace=False))
-    sample = [
-        OracleSubject(
-            subject_id=pool[i]["material_id"],
-            kind="corpus",
-            structure=pool[i]["structure"],
-            campaign=campaign,
-            iteration=-1,
-        )
-        for i in picks
-    ]
-    labels = LabelStore(open_store(settings, "labels"))
-    done = labels.labelled(maker.oracle, [s.subject_id for s in sample])
-    sample = [s for s in sample if s.subject_id not in done]
-    systems = {chemsys_of(pool[i]["elements"]) for i in picks}
-    refs = reference_subjects(
-        systems,
-        corpus,
-        labels,
-        maker.oracle,
-        campaign,
-        -1,
-        max_compounds=0,
-        exclude={s.subject_id for s in sample},
-        hull_entries=hull_entry_store(maker.iteration.hull, settings),
-    )
-    return sample + refs
-
-
-def hull_entry_store(hull: str, settings: Any) -> Any:
-    """Return the ``hull_entries`` store when the hull source is ``mp2020``, else ``None``."""
-    if hull != "mp2020":
-        return None
-    from crystaloop.stores.factory import open_store
-    from crystaloop.stores.hull_entries import HullEntryStore
-
-    return HullEntryStore(open_store(settings, "hull_entries"))
-
-
 @job
 def dispatch(
     maker: IterationMaker, selected: Any, surrogate: str, generator: str, then: Any
@@ -421,7 +365,6 @@ def dispatch(
     from crystaloop.stores.corpus import CorpusStore
     from crystaloop.stores.factory import open_store
     from crystaloop.stores.labels import LabelStore
-    from crystaloop.workflows.references import reference_subjects
 
     out = SelectOutput.model_validate(selected)
     settings = load_settings()

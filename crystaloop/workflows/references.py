@@ -12,14 +12,20 @@ With the ``mp2020`` hull (``hull_entries`` given), a (sub)system for which the c
 MP2020-corrected Materials Project entries needs no calculation at all: an element with an
 entry gets no prototype and no elemental phase, a compound system with entries no corpus phase.
 Only what MP's entries leave out is asked of the oracle.
+
+:func:`bootstrap_subjects` is the campaign's first batch: a seeded corpus sample and its
+references, labelled before iteration 0.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crystaloop.chem.energies import element_prototype, shipped_references, subsystems
 from crystaloop.schemas import OracleSubject
+
+if TYPE_CHECKING:
+    from crystaloop.workflows.campaign import CampaignMaker
 from crystaloop.stores.corpus import CorpusStore
 from crystaloop.stores.hull_entries import HullEntryStore
 from crystaloop.stores.labels import LabelStore
@@ -78,3 +84,63 @@ def reference_subjects(
     for doc in new[:max_compounds]:  # the cap counts new oracle calls only
         add(doc["material_id"], "corpus", doc["structure"])
     return [s for sid, s in subjects.items() if sid not in done]
+
+
+def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> list[Any]:
+    """Return the corpus sample to label before iteration 0, and its elemental references."""
+    import numpy as np
+    from pymatgen.core import Element
+
+    from crystaloop.chem.energies import chemsys_of
+    from crystaloop.ml.generative.checkpoint import find_generator, load_generator
+    from crystaloop.stores.corpus import CorpusStore
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore
+
+    cfg = load_generator(find_generator(maker.generator, maker.generator_mode)).config
+    allowed = {Element.from_Z(z).symbol for z in cfg.elements}
+    corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
+    pool = corpus.small_compounds(maker.bootstrap_max_sites, allowed)
+    if not pool:
+        raise ValueError(
+            f"no corpus structure of ≤ {maker.bootstrap_max_sites} sites uses only the "
+            f"generator's elements: ingest a corpus first ('crystaloop corpus ingest')"
+        )
+    rng = np.random.default_rng(maker.seed)
+    picks = sorted(rng.choice(len(pool), size=min(maker.bootstrap, len(pool)), replace=False))
+    sample = [
+        OracleSubject(
+            subject_id=pool[i]["material_id"],
+            kind="corpus",
+            structure=pool[i]["structure"],
+            campaign=campaign,
+            iteration=-1,
+        )
+        for i in picks
+    ]
+    labels = LabelStore(open_store(settings, "labels"))
+    done = labels.labelled(maker.oracle, [s.subject_id for s in sample])
+    sample = [s for s in sample if s.subject_id not in done]
+    systems = {chemsys_of(pool[i]["elements"]) for i in picks}
+    refs = reference_subjects(
+        systems,
+        corpus,
+        labels,
+        maker.oracle,
+        campaign,
+        -1,
+        max_compounds=0,
+        exclude={s.subject_id for s in sample},
+        hull_entries=hull_entry_store(maker.iteration.hull, settings),
+    )
+    return sample + refs
+
+
+def hull_entry_store(hull: str, settings: Any) -> Any:
+    """Return the ``hull_entries`` store when the hull source is ``mp2020``, else ``None``."""
+    if hull != "mp2020":
+        return None
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.hull_entries import HullEntryStore
+
+    return HullEntryStore(open_store(settings, "hull_entries"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crystaloop.makers.train import TrainGeneratorMaker, TrainSurrogateMaker
+from crystaloop.makers.train import TrainSurrogateMaker
+from crystaloop.makers.train_generator import TrainGeneratorMaker
 from crystaloop.ml.data.split import holdout_ids, split_of
 
 
@@ -168,7 +169,7 @@ def test_p1_discoveries_do_not_fine_tune_the_generator(settings):
 
 
 def test_a_fine_tune_that_lowers_the_screen_pass_rate_is_rejected(settings, monkeypatch):
-    import crystaloop.makers.train as train
+    import crystaloop.makers.train_generator as train
 
     _stable_labels(settings, [_perovskite(0.005), _perovskite(0.0)])
     rates = iter([0.8, 0.5])  # parent, then fine-tuned: 0.5 < 0.75 × 0.8
@@ -189,7 +190,7 @@ def test_a_fine_tune_that_lowers_the_screen_pass_rate_is_rejected(settings, monk
 
 
 def test_screen_pass_rate_samples_and_screens(settings):
-    from crystaloop.makers.train import screen_pass_rate
+    from crystaloop.makers.train_generator import screen_pass_rate
     from crystaloop.ml.generative.checkpoint import find_generator, load_generator
 
     model = load_generator(find_generator("perov5", "abinitio"), device="cpu")

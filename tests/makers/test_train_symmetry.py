@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from crystaloop.makers.train import TrainGeneratorMaker
+from crystaloop.makers.train_generator import TrainGeneratorMaker
 
 
 def _perovskite(shift: float = 0.0) -> Structure:
