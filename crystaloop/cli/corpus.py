@@ -61,10 +61,7 @@ def ingest_paths(
         for error in summary.errors:
             error["file"] = str(path)
         total.add(summary)
-    if errors_file is not None:
-        with open(errors_file, "w", encoding="utf-8") as handle:
-            for error in total.errors:
-                handle.write(json.dumps(error) + "\n")
+    _write_errors(errors_file, total.errors)
     return total.as_dict()
 
 
@@ -195,14 +192,10 @@ def ingest_entry_inputs(
     from crystaloop.stores.factory import open_store
     from crystaloop.stores.hull_entries import HullEntryStore
     from crystaloop.stores.ingest.mp_entries import (
-        EntriesRejected,
-        EntriesSummary,
-        correct_entries,
         fetch_mp_entries,
-        ingest_entries,
+        ingest_entry_batches,
         read_entry_dicts,
     )
-    from crystaloop.stores.ingest.prepare import PrepareOptions
 
     corpus_store = open_corpus(settings)
     try:
@@ -216,25 +209,17 @@ def ingest_entry_inputs(
     for path in paths:
         items = read_entry_dicts(path, max_bytes=max_bytes)
         inputs.append((source or _default_source(path), str(Path(path).resolve()), items))
-    if not skip_rejected:  # every input is checked before anything is stored
-        errors = []
-        for _, where, items in inputs:
-            errors += [e | {"file": where} for e in correct_entries(items)[1]]
-        if errors:
-            raise EntriesRejected(errors)
-    total = EntriesSummary()
-    for name, where, items in inputs:
-        options = PrepareOptions(source=name, file=where, max_sites=settings.max_sites)
-        summary = ingest_entries(corpus_store, hull, items, options, skip_rejected=skip_rejected)
-        for error in summary.errors:
-            error["file"] = where
-        total.add(summary)
-        total.hull_entries += summary.hull_entries
-    if errors_file is not None:
-        with open(errors_file, "w", encoding="utf-8") as handle:
-            for error in total.errors:
-                handle.write(json.dumps(error) + "\n")
+    total = ingest_entry_batches(corpus_store, hull, inputs, settings.max_sites, skip_rejected)
+    _write_errors(errors_file, total.errors)
     return total.as_dict()
+
+
+def _write_errors(path: Path | None, errors: list[dict[str, Any]]) -> None:
+    """Write the rejected records as JSON lines to ``path`` (nothing when ``None``)."""
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as handle:
+            for error in errors:
+                handle.write(json.dumps(error) + "\n")
 
 
 @corpus.command("stats")

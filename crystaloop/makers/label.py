@@ -46,9 +46,9 @@ def corrected_energy(result: dict[str, Any], hull: str = "oracle") -> float:
         When MP2020 compatibility rejects a VASP entry (with the reason), or the ``mp2020``
         hull gets a result without a VASP entry.
     """
-    if hull == "mp2020":
-        from crystaloop.chem.mp2020 import correct_entry
+    from crystaloop.chem.mp2020 import correct_entry
 
+    if hull == "mp2020":
         if result["oracle"] != "vasp" or result.get("entry") is None:
             raise ValueError(
                 f"the mp2020 hull needs a VASP entry to correct; this {result['oracle']} "
@@ -57,16 +57,8 @@ def corrected_energy(result: dict[str, Any], hull: str = "oracle") -> float:
         return float(correct_entry(result["entry"]).energy)
     if result["oracle"] != "vasp" or result.get("entry") is None:
         return float(result["energy"])
-    from pymatgen.entries.compatibility import MaterialsProject2020Compatibility
-    from pymatgen.entries.computed_entries import ComputedEntry
-
-    entry = result["entry"]
-    if isinstance(entry, dict):
-        entry = ComputedEntry.from_dict(entry)
-    processed = MaterialsProject2020Compatibility(check_potcar=False).process_entry(entry)
-    if processed is None:
-        raise ValueError("MP2020 compatibility rejected the VASP entry")
-    return float(processed.energy)
+    # the oracle's own hull: the same scheme, POTCARs unchecked (all labels share them)
+    return float(correct_entry(result["entry"], check_potcar=False).energy)
 
 
 @dataclass

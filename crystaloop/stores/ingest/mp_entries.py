@@ -254,6 +254,38 @@ def ingest_entries(
     return summary
 
 
+def ingest_entry_batches(
+    corpus: Any,
+    hull_entries: Any,
+    batches: list[tuple[str, str, list[Any]]],
+    max_sites: int,
+    skip_rejected: bool = False,
+) -> EntriesSummary:
+    """Ingest ``(source, where, entry dicts)`` batches; return the combined summary.
+
+    Unless ``skip_rejected``, every batch is checked before anything is stored: one entry that
+    MP2020 compatibility rejects, in any batch, raises :class:`EntriesRejected` naming them all
+    (with ``file`` = the batch's ``where``). Errors in the summary carry ``file`` too.
+    """
+    from crystaloop.stores.ingest.prepare import PrepareOptions
+
+    if not skip_rejected:
+        errors = []
+        for _, where, items in batches:
+            errors += [e | {"file": where} for e in correct_entries(items)[1]]
+        if errors:
+            raise EntriesRejected(errors)
+    total = EntriesSummary()
+    for name, where, items in batches:
+        options = PrepareOptions(source=name, file=where, max_sites=max_sites)
+        summary = ingest_entries(corpus, hull_entries, items, options, skip_rejected=skip_rejected)
+        for error in summary.errors:
+            error["file"] = where
+        total.add(summary)
+        total.hull_entries += summary.hull_entries
+    return total
+
+
 def fetch_mp_entries(chemsys: str, api_key: str | None = None) -> list[dict[str, Any]]:
     """Return MP's GGA/GGA+U ``ComputedStructureEntry`` dicts of a system and its subsystems.
 
