@@ -4,19 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import jobflow
 import pytest
-from campaign_helpers import fresh_profile, ingest_small_corpus
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def profile(settings, monkeypatch):
-    monkeypatch.setattr(jobflow.SETTINGS, "JOB_STORE", jobflow.SETTINGS.JOB_STORE)
-    fresh_profile(settings)
-    ingest_small_corpus(settings, n=60)
-    return settings
 
 
 def test_the_fe2o3_design_reaches_generator_fine_tuning_and_finishes(profile):

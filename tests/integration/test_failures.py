@@ -8,9 +8,8 @@ import subprocess
 import sys
 import time
 
-import jobflow
 import pytest
-from campaign_helpers import fresh_profile, ingest_small_corpus, tiny_campaign
+from campaign_helpers import tiny_campaign
 
 from crystaloop.launchpad.config import get_launchpad
 from crystaloop.launchpad.submit import recover_lost_runs, run_in_process, submit_flow
@@ -19,14 +18,6 @@ from crystaloop.stores.factory import open_store
 from crystaloop.stores.labels import LabelStore
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def profile(settings, monkeypatch):
-    monkeypatch.setattr(jobflow.SETTINGS, "JOB_STORE", jobflow.SETTINGS.JOB_STORE)
-    fresh_profile(settings)
-    ingest_small_corpus(settings, n=60)
-    return settings
 
 
 def test_a_failing_oracle_run_marks_its_candidate_failed_and_the_campaign_goes_on(profile):
