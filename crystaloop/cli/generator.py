@@ -24,10 +24,21 @@ from crystaloop.ml.generative.config import (  # plain dataclasses: no torch at 
 @train.command("generator")
 @click.option(
     "--data",
-    "data_path",
+    "data_paths",
     required=True,
+    multiple=True,
     type=click.Path(path_type=Path),
-    help="Structures, in any format 'corpus ingest' reads.",
+    help="Structures, in any format 'corpus ingest' reads; repeat it to train on several files "
+    "(each record keeps its file's id, so each file is split as it would be alone).",
+)
+@click.option(
+    "--max-atoms",
+    type=click.IntRange(1),
+    help="Leave out crystals with more atoms in their primitive cell (counted in the card).",
+)
+@click.option(
+    "--description",
+    help="A sentence for the model card: what the model was trained on and what it is for.",
 )
 @click.option(
     "--kind", type=click.Choice(list(KINDS)), default=GeneratorConfig.kind, show_default=True
@@ -127,7 +138,9 @@ from crystaloop.ml.generative.config import (  # plain dataclasses: no torch at 
 @click.option("--device", default=None, help="Torch device (default: settings).")
 @click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
 def train_generator_command(
-    data_path: Path,
+    data_paths: tuple[Path, ...],
+    max_atoms: int | None,
+    description: str | None,
     kind: str,
     mode: str | None,
     out_dir: Path,
@@ -153,7 +166,7 @@ def train_generator_command(
     device: str | None,
     as_json: bool,
 ) -> None:
-    """Train a crystal generator on the structures of PATH and write it to OUT.
+    """Train a crystal generator on the structures of the --data files and write it to OUT.
 
     Records go to train / validation / test by a seeded hash of their id (as for the
     surrogate); the model with the best validation loss is kept. With --from MODEL the
@@ -172,7 +185,11 @@ def train_generator_command(
         with_statistics,
     )
     from crystaloop.stores.ingest.labelled import check_records
-    from crystaloop.stores.ingest.training_sets import read_crystals, too_large
+    from crystaloop.stores.ingest.training_sets import (
+        read_crystal_sources,
+        read_crystals,
+        too_large,
+    )
 
     settings = load_settings_or_fail()
     try:
@@ -188,14 +205,19 @@ def train_generator_command(
             raise click.UsageError("the base model is conditioned on eform: give --cond-eform")
     elif replay_path is not None:
         raise click.UsageError("--replay goes with --from")
+    what = ", ".join(map(str, data_paths))
     with data_errors():
-        crystals, _, errors = read_crystals(
-            data_path, spacegroups=cond_spacegroup, eform_label=eform_label, **limits
+        crystals, errors, sources = read_crystal_sources(
+            data_paths,
+            spacegroups=cond_spacegroup,
+            eform_label=eform_label,
+            max_atoms=max_atoms,
+            **limits,
         )
-        check_records(errors, str(data_path))
+        check_records(errors, what)
     splits = plan.partition(crystals, lambda c: c.source_id)
     if not splits["train"]:
-        raise click.ClickException(f"{data_path}: no records fell in the training split")
+        raise click.ClickException(f"{what}: no records fell in the training split")
     device = check_device(device or settings.device)
     if base is None:
         try:
@@ -217,7 +239,7 @@ def train_generator_command(
         model = build_model(config)
     else:
         model = base
-        fail_on(too_large(crystals, model.config.max_atoms), str(data_path))
+        fail_on(too_large(crystals, model.config.max_atoms), what)
         merge_statistics(model.config, splits["train"])
     if replay_path is not None:
         with data_errors():
@@ -243,7 +265,10 @@ def train_generator_command(
         model, splits["train"], splits["val"], options, log=lambda line: click.echo(line, err=True)
     )
     training = {
-        "data": str(data_path),
+        "data": str(data_paths[0]) if len(data_paths) == 1 else [str(p) for p in data_paths],
+        "sources": sources,
+        **({"max_atoms": max_atoms} if max_atoms is not None else {}),
+        **({"description": description} if description else {}),
         "split": plan.as_dict(),
         "sizes": {k: len(v) for k, v in splits.items()},
         "epochs_run": len(result.history),

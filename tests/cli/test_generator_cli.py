@@ -370,3 +370,34 @@ def test_bad_training_flags_fail_clearly(workdir):
         "train", "generator", "--data", workdir / "train.csv", "--out", workdir / "x", "--hidden", 0
     )
     assert result.exit_code == 2 and "--hidden" in result.output
+
+
+def test_training_on_several_files_splits_each_as_alone_and_caps_the_atoms(workdir):
+    """``--data`` twice: each file's records keep their ids (and so their split); ``--max-atoms``
+    leaves the larger cells out and the card counts them per file."""
+    from crystaloop.ml.data.split import SplitPlan
+
+    big = []  # 10-atom primitive cells: a doubled perovskite with one atom moved
+    for i in range(9):
+        cell = perovskite(3.8 + 0.01 * i).make_supercell([2, 1, 1], in_place=False)
+        big.append(cell.translate_sites([0], [0.0, 0.0, 0.1], frac_coords=True))
+    second = _write(workdir / "second.csv", [nacl(5.5).get_primitive_structure()] * 3 + big)
+    out = workdir / "several"
+    result = run(
+        "train", "generator", "--data", workdir / "train.csv", "--data", second,
+        "--max-atoms", 5, "--description", "two files", "--out", out, *TINY,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    training = json.loads((out / "model.json").read_text())["training"]
+    assert training["data"] == [str(workdir / "train.csv"), str(second)]
+    assert training["sources"][str(second)] == {"read": 12, "kept": 3, "over_max_atoms": 9}
+    assert training["sources"][str(workdir / "train.csv")]["kept"] == 40
+    assert training["max_atoms"] == 5 and training["description"] == "two files"
+    ids = [f"m{i}" for i in range(40)] + [f"m{i}" for i in range(3)]
+    expected = Counter(SplitPlan().of(i) for i in ids)
+    assert training["sizes"] == {k: expected[k] for k in ("train", "val", "test")}
+    # a bad record in either file is named with its file
+    bad = workdir / "bad.csv"
+    bad.write_text(',material_id,cif\n0,broken,"not a cif"\n')
+    failed = run("train", "generator", "--data", second, "--data", bad, "--out", out, *TINY)
+    assert failed.exit_code != 0 and f"{bad}: broken" in failed.output

@@ -226,3 +226,56 @@ def too_large(crystals: Sequence[CrystalArrays], max_atoms: int) -> list[dict[st
         for c in crystals
         if c.num_atoms > max_atoms
     ]
+
+
+def read_crystal_sources(
+    paths: Sequence[str | Path],
+    *,
+    max_sites: int,
+    max_bytes: int | None = None,
+    spacegroups: bool = False,
+    eform_label: str | None = None,
+    max_atoms: int | None = None,
+) -> tuple[list[CrystalArrays], list[dict[str, Any]], dict[str, dict[str, int]]]:
+    """Read the records of several files as one generator data set.
+
+    Each record keeps its file's id, so a seeded split of the union puts every record where the
+    same split of its own file puts it (a Perov-5 test structure stays out of training).
+
+    Parameters
+    ----------
+    paths
+        Structure files in any format the ingest reads.
+    max_sites, max_bytes, spacegroups, eform_label
+        As for :func:`read_crystals`.
+    max_atoms
+        Leave out crystals with more atoms in their primitive cell (a selection of the data, not
+        an error: counted per file as ``over_max_atoms``).
+
+    Returns
+    -------
+    tuple
+        ``(crystals, errors, counts)``: the crystals kept, the invalid records (their
+        ``source_id`` prefixed with the file) and ``{path: {"read", "kept", "over_max_atoms"}}``.
+    """
+    crystals: list[CrystalArrays] = []
+    errors: list[dict[str, Any]] = []
+    counts: dict[str, dict[str, int]] = {}
+    for path in paths:
+        found, _, bad = read_crystals(
+            path,
+            max_sites=max_sites,
+            max_bytes=max_bytes,
+            spacegroups=spacegroups,
+            eform_label=eform_label,
+        )
+        kept = [c for c in found if max_atoms is None or c.num_atoms <= max_atoms]
+        crystals += kept
+        prefix = f"{path}: " if len(paths) > 1 else ""
+        errors += [{**e, "source_id": f"{prefix}{e['source_id']}"} for e in bad]
+        counts[str(path)] = {
+            "read": len(found) + len(bad),
+            "kept": len(kept),
+            "over_max_atoms": len(found) - len(kept),
+        }
+    return crystals, errors, counts
