@@ -244,6 +244,13 @@ surrogate that scored the iteration's candidates, against their new labels.</p>
 """
 
 
+def safe_name(campaign: str) -> str:
+    """Return ``campaign`` usable as a file name (anything but letters, digits, ``._-`` → ``_``)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]", "_", campaign)[:100] or "campaign"
+
+
 def write_report(data: ReportData, out: Path) -> Path:
     """Write ``index.html``, the PNG figures and ``report.json`` into ``out``; return the page."""
     out.mkdir(parents=True, exist_ok=True)

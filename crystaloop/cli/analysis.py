@@ -20,13 +20,6 @@ HULL_OPTION = click.option(
 )
 
 
-def safe_name(campaign: str) -> str:
-    """Return ``campaign`` usable as a file name (anything but letters, digits, ``._-`` → ``_``)."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]", "_", campaign)[:100] or "campaign"
-
-
 @main.command()
 @click.option("--campaign", help="Campaign id (default: the latest).")
 @click.option(
@@ -49,7 +42,7 @@ def report(campaign: str | None, out: Path | None, chemsys: str | None, hull: st
     iteration, parity and calibration of the surrogate, predicted vs oracle distributions, a
     convex hull, element and space-group histograms. 'crystaloop status' is the quick view.
     """
-    from crystaloop.analysis.report import write_report
+    from crystaloop.analysis.report import safe_name, write_report
     from crystaloop.analysis.report_data import gather
 
     settings = load_settings_or_fail()
@@ -97,6 +90,7 @@ def export(campaign: str | None, fmt: str, out: Path | None, max_ehull: float, h
     """Export a campaign's discoveries (oracle-relaxed structures and their properties)."""
     from crystaloop.analysis.discovery import hull_source
     from crystaloop.analysis.export import discovery_records, write_export
+    from crystaloop.analysis.report import safe_name
 
     settings = load_settings_or_fail()
     found = resolve_campaign(settings, campaign)

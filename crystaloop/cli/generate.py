@@ -15,9 +15,15 @@ from crystaloop.cli.generator_io import (
     load_generator_or_fail,
     make_screener,
     resolve_generator,
-    write_jsonl,
 )
 from crystaloop.cli.surrogate_data import data_errors, record_limits
+from crystaloop.workflows.generation import (
+    GenerationTally,
+    attach_screens,
+    candidate_rows,
+    generation_rows,
+    write_jsonl,
+)
 
 MAX_SAMPLES = 10_000_000
 
@@ -45,32 +51,6 @@ def parse_composition(formula: str, max_atoms: int) -> list[int]:
         return atomic_numbers(formula, max_atoms, NUM_TYPES)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--composition") from err
-
-
-def _rows(
-    crystals: list[Any], source_ids: list[str | None], samples: list[int], model_name: str
-) -> tuple[list[dict[str, Any]], list[Any]]:
-    from crystaloop.ml.generative.crystal import to_structure
-
-    rows, structures = [], []
-    for crystal, sid, k in zip(crystals, source_ids, samples, strict=True):
-        structure = to_structure(crystal.lattice, crystal.frac, crystal.numbers)
-        structures.append(structure)
-        rows.append(
-            {"source_id": sid, "sample": k, "model": model_name, "structure": structure.as_dict()}
-        )
-    return rows, structures
-
-
-def _attach_screens(
-    rows: list[dict[str, Any]], structures: list[Any], screener: Any
-) -> dict[str, Any]:
-    from crystaloop.chem.screens import screen_summary
-
-    verdicts = screener(structures)
-    for row, verdict in zip(rows, verdicts, strict=True):
-        row["screen"] = verdict.as_dict()
-    return screen_summary(verdicts)
 
 
 screen_options = [
@@ -218,51 +198,20 @@ def generate(
         if do_screen
         else None
     )
-    summary: dict[str, Any] = {"total": 0, "passed": 0, "dropped": {}}
-    start = time.perf_counter()
-    sampling = 0.0
+    tally = GenerationTally()
 
-    def batches():  # rows are streamed to the output file one chunk at a time
-        nonlocal sampling
-        chunks, first = iter(sampler), 0
-        while True:
-            t0 = time.perf_counter()
-            try:
-                crystals = next(chunks, None)
-            except ValueError as err:
-                raise click.ClickException(str(err)) from err
-            if crystals is None:
-                return
-            sampling += time.perf_counter() - t0
-            count = len(crystals)
-            chunk_rows, structures = _rows(
-                crystals, [composition] * count, list(range(first, first + count)), model_name
-            )
-            first += count
-            if do_screen:
-                part = _attach_screens(chunk_rows, structures, screener)
-                summary["total"] += part["total"]
-                summary["passed"] += part["passed"]
-                for stage, c in part["dropped"].items():
-                    summary["dropped"][stage] = summary["dropped"].get(stage, 0) + c
-                sampler.report(part["passed"] / max(part["total"], 1))
-            yield from chunk_rows
+    def rows():
+        try:
+            yield from generation_rows(sampler, model_name, composition, screener, tally)
+        except ValueError as err:
+            raise click.ClickException(str(err)) from err
 
-    written = write_jsonl(out_path, batches())
-    report = {
-        "model": str(directory),
-        "generated": written,
-        "sampling_seconds": round(sampling, 2),
-        "seconds": round(time.perf_counter() - start, 2),
-        "structures_per_hour": round(written / max(sampling, 1e-9) * 3600),
-        "out": str(out_path),
-    }
+    write_jsonl(out_path, rows())
+    report = {"model": str(directory), **tally.as_dict(), "out": str(out_path)}
     if resample_rounds:
         report["resampling"] = {
             k: v for k, v in sampler.resampling.as_dict().items() if k != "still_invalid_indices"
         }
-    if do_screen:
-        report["screens"] = summary
     _report(report, as_json)
 
 
@@ -359,13 +308,15 @@ def csp(
         raise click.ClickException(str(err)) from err
     sampling = time.perf_counter() - start
     ids = [c.source_id for c in crystals for _ in range(k)]
-    rows, structures = _rows(generated, ids, [j for _ in crystals for j in range(k)], model_name)
+    rows, structures = candidate_rows(
+        generated, ids, [j for _ in crystals for j in range(k)], model_name
+    )
     report: dict[str, Any] = {"model": str(directory), "records": len(crystals)}
     if do_screen:
         screener = make_screener(
             settings, corpus=use_corpus, processes=processes, allow_p1=allow_p1
         )
-        report["screens"] = _attach_screens(rows, structures, screener)
+        report["screens"] = attach_screens(rows, structures, screener)
     written = write_jsonl(out_path, rows)
     report.update(
         generated=written,

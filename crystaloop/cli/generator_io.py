@@ -1,14 +1,11 @@
-"""Inputs and outputs of the generator commands: models, devices, JSON lines out, screens.
+"""Inputs of the generator commands: models, devices, screens (the library's, with CLI errors).
 
 Reading crystals from files is the library's (:mod:`crystaloop.stores.ingest.training_sets`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,40 +49,16 @@ def load_generator_or_fail(directory: Path, device: str) -> Any:
         raise click.ClickException(str(err)) from err
 
 
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write ``rows`` as JSON lines, atomically (an existing file is replaced only on success)."""
-    path = path.expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", delete=False
-    ) as tmp:
-        try:
-            for row in rows:
-                tmp.write(json.dumps(row, default=float) + "\n")
-                count += 1
-        except BaseException:
-            tmp.close()
-            os.unlink(tmp.name)
-            raise
-    os.replace(tmp.name, path)
-    return count
-
-
 def make_screener(
     settings: Any, *, corpus: bool, processes: int, allow_p1: bool
 ) -> Callable[[list[Any]], list[Any]]:
-    """Return a function that screens a list of structures (the corpus store opened once)."""
-    from crystaloop.chem.screens import ScreenConfig, screen_structures
+    """Return the library's screener, or exit with one line when the corpus cannot be opened.
 
-    lookup = None
-    if corpus:
-        from crystaloop.cli.common import open_corpus
+    See :func:`crystaloop.workflows.generation.make_screener`.
+    """
+    from crystaloop.workflows.generation import make_screener as screener_of
 
-        lookup = open_corpus(settings).dedup_lookup
-    config = ScreenConfig(max_sites=settings.max_sites, allow_p1=allow_p1)
-
-    def screener(structures: list[Any]) -> list[Any]:
-        return screen_structures(structures, config, corpus_lookup=lookup, processes=processes)
-
-    return screener
+    try:
+        return screener_of(settings, corpus=corpus, processes=processes, allow_p1=allow_p1)
+    except ConnectionError as err:
+        raise click.ClickException(str(err)) from err

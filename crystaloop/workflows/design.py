@@ -72,24 +72,14 @@ class DesignMaker(CampaignMaker):
 
     def found(self, campaign: str, settings: Any) -> dict[str, list[str]]:
         """Return what satisfies the query: known labels, new labels, accepted predictions."""
-        from pymatgen.core import Composition
-
-        from crystaloop.stores.candidates import CandidateStore
-        from crystaloop.stores.factory import open_store
-        from crystaloop.stores.labels import LabelStore
-
-        formula = Composition(self.formula).reduced_formula
-        labels = LabelStore(open_store(settings, "labels"))
-        good = {"formula": formula, "oracle": self.oracle, "max_eform": self.max_eform}
-        known = labels.of_formula(**good, campaign=campaign, this_campaign=False)
-        new = labels.of_formula(**good, campaign=campaign, this_campaign=True)
-        target = self.iteration.select.target
-        accepted = [
-            d["candidate_id"]
-            for d in CandidateStore(open_store(settings, "candidates")).predicted(campaign)
-            if d["scores"][target]["mean"] <= self.max_eform
-        ]
-        return {"known": sorted(set(known)), "labelled": new, "predicted": accepted}
+        return design_found(
+            settings,
+            campaign,
+            formula=self.formula,
+            max_eform=self.max_eform,
+            oracle=self.oracle,
+            target=self.iteration.select.target,
+        )
 
     def before_start(self, campaign: str, settings: Any) -> str | None:
         """Finish at once when the stores already hold ``n`` matching labels."""
@@ -107,3 +97,31 @@ class DesignMaker(CampaignMaker):
             if found >= self.n:
                 return f"found {found} structures of {self.formula} (wanted {self.n})"
         return super().stop_check(campaign, iteration, used, stable, requested)
+
+
+def design_found(
+    settings: Any, campaign: str, *, formula: str, max_eform: float, oracle: str, target: str
+) -> dict[str, list[str]]:
+    """Return the structures of ``formula`` a design has found with formation energy ≤ the bound.
+
+    ``{"known": label ids labelled before the design, "labelled": the design's own oracle labels,
+    "predicted": candidate ids accepted on the surrogate's ``target`` mean}``; the arguments are
+    the design's (its plan's ``design`` block, oracle and selection target).
+    """
+    from pymatgen.core import Composition
+
+    from crystaloop.stores.candidates import CandidateStore
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore
+
+    reduced = Composition(formula).reduced_formula
+    labels = LabelStore(open_store(settings, "labels"))
+    good = {"formula": reduced, "oracle": oracle, "max_eform": max_eform}
+    known = labels.of_formula(**good, campaign=campaign, this_campaign=False)
+    new = labels.of_formula(**good, campaign=campaign, this_campaign=True)
+    accepted = [
+        d["candidate_id"]
+        for d in CandidateStore(open_store(settings, "candidates")).predicted(campaign)
+        if d["scores"][target]["mean"] <= max_eform
+    ]
+    return {"known": sorted(set(known)), "labelled": new, "predicted": accepted}
