@@ -23,6 +23,7 @@ def main() -> None:
 
 # Sub-command modules register themselves on ``main``.
 from crystaloop.cli import (  # noqa: E402, F401
+    agent,
     analysis,
     campaign,
     corpus,
