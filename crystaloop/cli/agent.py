@@ -64,6 +64,11 @@ def mcp(
         prepare_home(settings, 1, lambda line: click.echo(line, err=True))
     except ConnectionError as err:
         raise click.ClickException(str(err)) from err
+    # import what the tools need now, so the first call does not pay for it
+    import crystaloop.launchpad.submit
+    import crystaloop.workflows.design
+    import crystaloop.workflows.plan  # noqa: F401
+
     ctx = ToolContext(
         settings=settings,
         paths=PathPolicy.of(settings.home, list(allowed)),

@@ -205,3 +205,70 @@ def test_store_errors_reach_the_agent_without_the_password(tmp_path):
     with pytest.raises(ToolError) as caught:
         tool()
     assert "s3cret-pw" not in str(caught.value) and "cannot open store corpus" in str(caught.value)
+
+
+@pytest.mark.slow
+def test_a_design_runs_through_the_background_worker_and_is_reported(agent_home):
+    """The seed's query from an agent: design returns at once, the worker runs it, status
+    lists what was found, report writes the page, stop is accepted."""
+    import time
+
+    async def calls(client):
+        design = payload(
+            await client.call_tool(
+                "design",
+                {"formula": "SrTiO3", "max_eform": 5.0, "n": 2, "iterations": 1,
+                 "dft_budget": 1, "per_iteration": 1, "samples": 8, "generator": "perov5"},
+            )  # fmt: skip
+        )
+        deadline = time.monotonic() + 900
+        while True:
+            status = payload(
+                await client.call_tool("campaign_status", {"campaign": design["campaign"]})
+            )
+            if status["state"] in ("finished", "stalled") or time.monotonic() > deadline:
+                break
+            await anyio.sleep(2)
+        report = payload(await client.call_tool("report", {"campaign": design["campaign"]}))
+        stop = payload(await client.call_tool("stop_campaign", {"campaign": design["campaign"]}))
+        return design, status, report, stop
+
+    design, status, report, stop = call_server(
+        agent_home, calls, "--oracle-budget", "1", "--run-workers"
+    )
+    assert design["worker_started"] and design["budget"]["left"] == 0
+    assert status["state"] == "finished", status
+    found = status["design"]["found"]
+    assert status["design"]["count"] == sum(len(v) for v in found.values()) > 0
+    assert Path(report["page"]).exists() and report["iterations"]
+    assert stop == {"campaign": design["campaign"], "stop_requested": True}
+
+
+def test_the_readme_example_calls_tools_with_valid_arguments(tmp_path):
+    """The README's worked example names served tools with arguments their schemas accept."""
+    import re
+
+    import jsonschema
+    from mcp import Client
+
+    from crystaloop.agent.guards import OracleBudget, PathPolicy
+    from crystaloop.agent.server import build_server
+    from crystaloop.agent.tools import ToolContext
+    from crystaloop.settings import load_settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### The seed's request, as an agent makes it", 1)[1]
+    calls = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))
+    settings = load_settings(home=tmp_path)
+    server = build_server(ToolContext(settings, PathPolicy.of(tmp_path), OracleBudget(0)))
+
+    async def schemas():
+        async with Client(server) as client:
+            return {t.name: t.input_schema for t in (await client.list_tools()).tools}
+
+    served = anyio.run(schemas)
+    assert {c["tool"] for c in calls} <= set(served) and "design" in {c["tool"] for c in calls}
+    for call in calls:
+        jsonschema.validate(call["arguments"], served[call["tool"]])
+    design = next(c for c in calls if c["tool"] == "design")["arguments"]
+    assert (design["formula"], design["max_eform"], design["n"]) == ("Fe2O3", 1.0, 50)
