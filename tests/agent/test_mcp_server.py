@@ -217,8 +217,16 @@ def test_a_design_runs_through_the_background_worker_and_is_reported(agent_home)
         design = payload(
             await client.call_tool(
                 "design",
-                {"formula": "SrTiO3", "max_eform": 5.0, "n": 2, "iterations": 1,
-                 "dft_budget": 1, "per_iteration": 1, "samples": 8, "generator": "perov5"},
+                {
+                    "formula": "SrTiO3",
+                    "max_eform": 5.0,
+                    "n": 2,
+                    "iterations": 1,
+                    "dft_budget": 1,
+                    "per_iteration": 1,
+                    "samples": 8,
+                    "generator": "perov5",
+                },
             )  # fmt: skip
         )
         deadline = time.monotonic() + 900
@@ -272,3 +280,41 @@ def test_the_readme_example_calls_tools_with_valid_arguments(tmp_path):
         jsonschema.validate(call["arguments"], served[call["tool"]])
     design = next(c for c in calls if c["tool"] == "design")["arguments"]
     assert (design["formula"], design["max_eform"], design["n"]) == ("Fe2O3", 1.0, 50)
+
+
+def test_streamable_http_on_localhost(agent_home):
+    import socket
+    import subprocess
+    import time
+
+    from mcp import Client
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "crystaloop", "mcp", "--transport", "http", "--port", str(port),
+         "--no-run-workers"],
+        env=agent_home["env"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    async def calls():
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                    tools = (await client.list_tools()).tools
+                    found = await client.call_tool("search_corpus", {"formula": "NaCl"})
+                    return tools, found
+            except Exception:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                await anyio.sleep(1)
+
+    try:
+        tools, found = anyio.run(calls)
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert {t.name for t in tools} == TOOLS
+    assert payload(found)["results"][0]["formula"] == "NaCl"
