@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from crystaloop.agent.guards import ToolInputError
-from crystaloop.agent.tools import DESIGN_GENERATOR, ToolContext, check_formula
+from crystaloop.agent.tools import ToolContext, check_formula
 
 #: Largest budgets one request may ask for (the connection's budget caps them as well).
 MAX_ITERATIONS = 50
@@ -69,7 +69,7 @@ def design(
     dft_budget: int = 4,
     per_iteration: int = 4,
     samples: int = 48,
-    generator: str = DESIGN_GENERATOR,
+    generator: str | None = None,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Submit the seed's query: up to ``n`` structures of ``formula`` with E_form ≤ the bound.
@@ -112,7 +112,7 @@ def submit_campaign(
     dft_budget: int = 8,
     per_iteration: int = 4,
     samples: int = 48,
-    generator: str = "perov5",
+    generator: str | None = None,
     surrogate: str = "eform",
     seed: int = 0,
 ) -> dict[str, Any]:

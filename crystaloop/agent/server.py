@@ -17,7 +17,7 @@ from pydantic import Field
 
 from crystaloop.agent import campaign_tools, tools
 from crystaloop.agent.guards import ToolInputError
-from crystaloop.agent.tools import DESIGN_GENERATOR, ToolContext
+from crystaloop.agent.tools import ToolContext
 
 INSTRUCTIONS = """crystaloop: AI-guided crystal discovery on FireWorks / atomate2.
 Look up known structures with search_corpus, predict formation energy (eV/atom) with its
@@ -141,7 +141,9 @@ def build_server(ctx: ToolContext) -> Any:
         ] = 4,
         per_iteration: Annotated[int, Field(ge=1)] = 4,
         samples: Annotated[int, Field(ge=1, le=campaign_tools.MAX_SAMPLES)] = 48,
-        generator: str = DESIGN_GENERATOR,
+        generator: Annotated[
+            str | None, Field(description="Generator; none: mp (general chemistry).")
+        ] = None,
         seed: int = 0,
     ) -> dict[str, Any]:
         """Find up to n structures of a formula with E_form below a bound. SUBMITS ORACLE WORK.
@@ -165,7 +167,7 @@ def build_server(ctx: ToolContext) -> Any:
         ] = 8,
         per_iteration: Annotated[int, Field(ge=1)] = 4,
         samples: Annotated[int, Field(ge=1, le=campaign_tools.MAX_SAMPLES)] = 48,
-        generator: str = "perov5",
+        generator: Annotated[str | None, Field(description="Generator; none: perov5.")] = None,
         surrogate: str = "eform",
         seed: int = 0,
     ) -> dict[str, Any]:

@@ -29,8 +29,6 @@ from crystaloop.agent.guards import (
 #: Most corpus entries, generated crystals and returned structures per call.
 MAX_RESULTS = 200
 MAX_GENERATE = 1000
-#: The generator of designs (general chemistry) and of open campaigns.
-DESIGN_GENERATOR = "mp"
 
 
 @dataclass

@@ -57,7 +57,10 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Corpus structures labelled by the oracle before iteration 0 (default: 0 when "
             "the surrogate was trained on this oracle's formation energies, else 8).",
         ),
-        click.option("--generator", default="perov5", show_default=True),
+        click.option(
+            "--generator",
+            help="Generator name or directory (default: mp for a design, perov5 otherwise).",
+        ),
         click.option("--surrogate", default="eform", show_default=True),
         click.option(
             "--patience",

@@ -11,7 +11,7 @@ Makers: a worker never reads ``settings.oracle`` to decide which oracle a campai
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 #: Bootstrap labels when the surrogate was not trained on the campaign oracle's energies.
 DEFAULT_BOOTSTRAP = 8
+#: The shipped generator of designs (general chemistry: MP, Perov-5 and Carbon-24 structures).
+DESIGN_GENERATOR = "mp"
+#: The shipped generator of open campaigns (the embedded default run).
+CAMPAIGN_GENERATOR = "perov5"
 
 
 class CampaignError(ValueError):
@@ -53,7 +57,9 @@ class CampaignOptions:
         surrogate was trained on this oracle's formation energies (its card's
         ``label_oracle``), else :data:`DEFAULT_BOOTSTRAP`.
     generator, surrogate
-        Starting models (shipped names or directories).
+        Starting models (shipped names or directories); generator ``None``:
+        :data:`DESIGN_GENERATOR` (general chemistry) for a design, :data:`CAMPAIGN_GENERATOR`
+        otherwise.
     patience
         Stop after this many iterations without a new stable candidate (0: never).
     seed
@@ -87,7 +93,7 @@ class CampaignOptions:
     n_generate: int = 48
     steps: int = 100
     bootstrap: int | None = None
-    generator: str = "perov5"
+    generator: str | None = None
     surrogate: str = "eform"
     patience: int = 0
     seed: int = 0
@@ -144,6 +150,8 @@ def build_campaign(
     if not 0.0 <= options.audit_share < 1.0:
         raise CampaignError(f"audit_share must be in [0, 1), not {options.audit_share}")
     mode = "csp" if design else "abinitio"
+    generator = options.generator or (DESIGN_GENERATOR if design else CAMPAIGN_GENERATOR)
+    options = replace(options, generator=generator)
     from crystaloop.makers.generate import SOURCES
 
     if options.source not in SOURCES:
