@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -173,17 +172,9 @@ def train_generator_command(
     generator continues training on the new structures (its configuration, sizes and
     normalisation are kept; --replay OLD mixes old structures in so it does not forget them).
     """
-    import torch
-
     from crystaloop.ml.data.split import SplitPlan
-    from crystaloop.ml.generative.checkpoint import save_generator
-    from crystaloop.ml.generative.model import build_model
-    from crystaloop.ml.generative.training import (
-        merge_statistics,
-        replay_mix,
-        train_generator,
-        with_statistics,
-    )
+    from crystaloop.ml.generative.fit import fit_generator, new_generator
+    from crystaloop.ml.generative.training import merge_statistics, replay_mix
     from crystaloop.stores.ingest.labelled import check_records
     from crystaloop.stores.ingest.training_sets import (
         read_crystal_sources,
@@ -234,9 +225,7 @@ def train_generator_command(
             )
         except ValueError as err:
             raise click.BadParameter(str(err)) from err
-        config = with_statistics(config, splits["train"], splits["val"] + splits["test"])
-        torch.manual_seed(seed)  # the initial weights, as the split and the training, are seeded
-        model = build_model(config)
+        model = new_generator(config, splits, seed)  # seeded as the split and the training
     else:
         model = base
         fail_on(too_large(crystals, model.config.max_atoms), what)
@@ -261,31 +250,23 @@ def train_generator_command(
         warmup=warmup,
         ema_decay=ema_decay or None,
     )
-    result = train_generator(
-        model, splits["train"], splits["val"], options, log=lambda line: click.echo(line, err=True)
-    )
     training = {
         "data": str(data_paths[0]) if len(data_paths) == 1 else [str(p) for p in data_paths],
         "sources": sources,
         **({"max_atoms": max_atoms} if max_atoms is not None else {}),
         **({"description": description} if description else {}),
         "split": plan.as_dict(),
-        "sizes": {k: len(v) for k, v in splits.items()},
-        "epochs_run": len(result.history),
-        "steps": result.steps,
-        "recipe": result.recipe,
-        "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_val_loss,
-        "seconds": round(result.seconds, 1),
         "fine_tuned_from": base_model,
     }
-    card = save_generator(model.cpu(), out_dir, training=training)
-    (Path(out_dir) / "history.json").write_text(json.dumps(result.history, indent=1))
+    card, result = fit_generator(
+        model, splits, options, out_dir, training, log=lambda line: click.echo(line, err=True)
+    )
     if as_json:
         echo_json(card)
     else:
         click.echo(
             f"{card['generator']} {card['mode']} generator ({card['parameters']:,} parameters) "
-            f"trained on {training['sizes']['train']} structures for {training['epochs_run']} "
+            f"trained on {card['training']['sizes']['train']} structures for "
+            f"{card['training']['epochs_run']} "
             f"epochs; best validation loss {result.best_val_loss:.4f}; written to {out_dir}"
         )
