@@ -31,6 +31,10 @@ DEFAULT_CATEGORIES: dict[str, str] = {
 }
 
 
+#: FireWorks' configuration file in the home (see :attr:`CrystaloopSettings.fw_config_file`).
+FW_CONFIG_FILENAME = "FW_config.yaml"
+
+
 def crystaloop_home() -> Path:
     """Return the configuration folder: ``$CRYSTALOOP_HOME`` or ``~/.crystaloop``."""
     return Path(os.environ.get("CRYSTALOOP_HOME", "~/.crystaloop")).expanduser().resolve()
@@ -65,6 +69,10 @@ class CrystaloopSettings(BaseSettings):
         Largest structure accepted by ingest and the models.
     max_file_mb
         Largest input file accepted by ingest, in MiB.
+    lock_expiration_s
+        Seconds a worker waits for a workflow lock before it breaks it (FireWorks'
+        ``WFLOCK_EXPIRATION_SECS`` with ``WFLOCK_EXPIRATION_KILL``, written to ``FW_config.yaml``):
+        a worker killed while holding the lock then stalls the others this long, not forever.
     """
 
     # extra="forbid": an unknown key in settings.yaml is an error (load_settings names it)
@@ -81,6 +89,7 @@ class CrystaloopSettings(BaseSettings):
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES))
     max_sites: int = Field(default=500, gt=0)
     max_file_mb: int = Field(default=4096, gt=0)
+    lock_expiration_s: int = Field(default=120, gt=0)
 
     @field_validator("home", mode="after")
     @classmethod
@@ -133,6 +142,11 @@ class CrystaloopSettings(BaseSettings):
     def jobflow_config_file(self) -> Path:
         """The jobflow configuration (``JOBFLOW_CONFIG_FILE``) holding ``JOB_STORE``."""
         return self.home / "jobflow.yaml"
+
+    @property
+    def fw_config_file(self) -> Path:
+        """FireWorks' ``FW_config.yaml`` (``FW_CONFIG_FILE``): the workflow-lock expiry."""
+        return self.home / FW_CONFIG_FILENAME
 
     def fworker_file(self, category: str) -> Path:
         """Return the ``my_fworker_<category>.yaml`` path of one worker category."""

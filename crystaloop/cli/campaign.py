@@ -264,7 +264,8 @@ def submit(dry_run: bool, as_json: bool, **kw: Any) -> None:
     ids = submit_campaign(settings, campaign, maker)
     click.echo(f"submitted campaign {campaign} (Fireworks {', '.join(map(str, ids))})")
     click.echo(
-        f"run workers with: JOBFLOW_CONFIG_FILE={settings.jobflow_config_file} rlaunch -l "
+        f"run workers with: JOBFLOW_CONFIG_FILE={settings.jobflow_config_file} "
+        f"FW_CONFIG_FILE={settings.fw_config_file} rlaunch -l "
         f"{settings.launchpad_file} -w {settings.fworker_file('cpu')} rapidfire  (one per "
         "category; the embedded profile: crystaloop worker --category cpu)"
     )

@@ -23,8 +23,9 @@ def init(
     """Write a working configuration under CRYSTALOOP_HOME.
 
     Writes settings.yaml, my_launchpad.yaml, my_fworker_<category>.yaml for each worker
-    category and jobflow.yaml (JOB_STORE), so that workers started with
-    JOBFLOW_CONFIG_FILE=<home>/jobflow.yaml rlaunch -l <home>/my_launchpad.yaml
+    category, jobflow.yaml (JOB_STORE) and FW_config.yaml (the workflow-lock expiry), so that
+    workers started with JOBFLOW_CONFIG_FILE=<home>/jobflow.yaml
+    FW_CONFIG_FILE=<home>/FW_config.yaml rlaunch -l <home>/my_launchpad.yaml
     -w <home>/my_fworker_cpu.yaml find everything. Without --mongo the embedded profile is used;
     its LaunchPad opens through 'crystaloop rlaunch', 'crystaloop lpad' and 'crystaloop worker'
     (FireWorks' own scripts only know MongoDB).

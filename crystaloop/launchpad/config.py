@@ -7,7 +7,8 @@ Files written under ``CRYSTALOOP_HOME`` (mode 0600, as they may hold a connectio
   in ``uri_mode`` for the MongoDB profile, which plain ``lpad -l`` and ``rlaunch -l`` read);
 * ``my_fworker_<category>.yaml``: one FWorker per worker category (``gpu``, ``cpu``, ...), whose
   ``category`` makes ``rlaunch -w`` pull only the Fireworks of that category;
-* ``jobflow.yaml``: ``JOB_STORE`` for ``JOBFLOW_CONFIG_FILE``.
+* ``jobflow.yaml``: ``JOB_STORE`` for ``JOBFLOW_CONFIG_FILE``;
+* ``FW_config.yaml``: FireWorks' workflow-lock expiry (``FW_CONFIG_FILE``, :func:`fw_config`).
 """
 
 from __future__ import annotations
@@ -100,10 +101,28 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
         yaml.safe_dump(data, handle, sort_keys=False)
 
 
+def fw_config(settings: CrystaloopSettings) -> dict[str, Any]:
+    """Return the ``FW_config.yaml`` contents: a stale workflow lock is broken after the expiry.
+
+    FireWorks reads it at import from ``FW_CONFIG_FILE``; ``crystaloop`` sets that variable
+    (:func:`crystaloop.launchpad.fw_env.use_fw_config`), a site's ``rlaunch`` needs it exported.
+    """
+    return {
+        "WFLOCK_EXPIRATION_SECS": settings.lock_expiration_s,
+        "WFLOCK_EXPIRATION_KILL": True,
+    }
+
+
 def write_configuration(settings: CrystaloopSettings) -> list[Path]:
     """Write every configuration file of ``settings`` and return their paths."""
-    written = [settings.settings_file, settings.launchpad_file, settings.jobflow_config_file]
+    written = [
+        settings.settings_file,
+        settings.launchpad_file,
+        settings.jobflow_config_file,
+        settings.fw_config_file,
+    ]
     _write_private(settings.settings_file, settings.to_yaml_dict())
+    _write_private(settings.fw_config_file, fw_config(settings))
     _write_private(settings.launchpad_file, launchpad_dict(settings))
     _write_private(settings.jobflow_config_file, jobflow_config(settings))
     for category in sorted(set(settings.categories.values())):
