@@ -17,13 +17,6 @@ from crystaloop.cli.generator_io import (
     resolve_generator,
 )
 from crystaloop.cli.surrogate_data import data_errors, record_limits
-from crystaloop.workflows.generation import (
-    GenerationTally,
-    attach_screens,
-    candidate_rows,
-    generation_rows,
-    write_jsonl,
-)
 
 MAX_SAMPLES = 10_000_000
 
@@ -155,6 +148,7 @@ def generate(
     and rate include them) and the crystals still invalid.
     """
     from crystaloop.ml.generative.sampling import SeededSampler
+    from crystaloop.workflows.generation import GenerationTally, generation_rows, write_jsonl
 
     if spacegroup is not None and not 1 <= spacegroup <= 230:
         raise click.BadParameter(
@@ -282,6 +276,7 @@ def csp(
     from crystaloop.ml.generative.samplers import sample_crystals
     from crystaloop.stores.ingest.labelled import check_records
     from crystaloop.stores.ingest.training_sets import read_crystals, too_large
+    from crystaloop.workflows.generation import attach_screens, candidate_rows, write_jsonl
 
     settings = load_settings_or_fail()
     directory = resolve_generator(model_name, "csp")
