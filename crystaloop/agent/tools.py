@@ -290,14 +290,17 @@ def generate(
             numbers = atomic_numbers(composition, generator.config.max_atoms, NUM_TYPES)
         except ValueError as err:
             raise ToolInputError(f"composition {composition!r}: {err}") from err
-    sampler = SeededSampler(
-        generator,
-        n,
-        seed,
-        composition=numbers,
-        options=SamplerOptions(steps=steps),
-        resample_rounds=3,
-    )
+    try:
+        sampler = SeededSampler(
+            generator,
+            n,
+            seed,
+            composition=numbers,
+            options=SamplerOptions(steps=steps),
+            resample_rounds=3,
+        )
+    except ValueError as err:
+        raise ToolInputError(str(err)) from err
     out = ctx.output_dir / f"generated-{_stamp()}.jsonl"
     tally = GenerationTally()
     kept: list[dict[str, Any]] = []
@@ -314,7 +317,10 @@ def generate(
                     kept.append(row)
                 yield row
 
-        write_jsonl(out, rows())
+        try:
+            write_jsonl(out, rows())
+        except ValueError as err:  # the sampler's: nothing was written
+            raise ToolInputError(str(err)) from err
     from pymatgen.core import Structure
 
     return {

@@ -169,6 +169,7 @@ def test_bad_input_is_a_tool_error_that_changes_nothing(agent_home):
                 {"formula": "SrTiO3", "max_eform": 0.5, "dft_budget": 2, "generator": "perov5"},
             ),
             "schema": await err("generate", {"n": 0}),
+            "composition": await err("generate", {"composition": "Sr40Ti40O120"}),
             "stop": await err("stop_campaign", {"campaign": "nope"}),
             "status": await err("campaign_status", {"campaign": "nope"}),
         }
@@ -182,6 +183,7 @@ def test_bad_input_is_a_tool_error_that_changes_nothing(agent_home):
     assert "outside the allowed folders" in out["dotdot"]
     assert "oracle budget exhausted" in out["budget"] and "1 of 1 left" in out["budget"]
     assert "n" in out["schema"]
+    assert "Sr40Ti40O120" in out["composition"]
     assert "nope" in out["stop"] and "nope" in out["status"]
     assert launchpad_workflows(agent_home["home"]) == before  # nothing was submitted
 
