@@ -64,8 +64,11 @@ def mcp(
         prepare_home(settings, 1, lambda line: click.echo(line, err=True))
     except ConnectionError as err:
         raise click.ClickException(str(err)) from err
-    # import what the tools need now, so the first call does not pay for it
+    # import what the tools need now (torch, e3nn, FireWorks, jobflow), so that the first call
+    # does not pay for it
     import crystaloop.launchpad.submit
+    import crystaloop.ml.checkpoint
+    import crystaloop.ml.generative.checkpoint
     import crystaloop.workflows.design
     import crystaloop.workflows.plan  # noqa: F401
 
