@@ -19,8 +19,20 @@ MAX_ITERATIONS = 50
 MAX_SAMPLES = 2000
 
 
+def _campaign_id(prefix: str) -> str:
+    """Return a new campaign id: the time and a random suffix (two calls in one second differ)."""
+    import secrets
+    from datetime import UTC, datetime
+
+    return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
 def _submit(ctx: ToolContext, options: dict[str, Any], what: str) -> dict[str, Any]:
-    """Check, charge the budget, submit; return the campaign id, its plan and the Fireworks."""
+    """Check, charge the budget, submit; return the campaign id, its plan and the Fireworks.
+
+    ``options`` carry the ``campaign_id``; model names are checked and folders confined as every
+    path is (:meth:`ToolContext.model_option`).
+    """
     from crystaloop.launchpad.submit import submit_flow
     from crystaloop.workflows.plan import (
         CampaignError,
@@ -33,6 +45,9 @@ def _submit(ctx: ToolContext, options: dict[str, Any], what: str) -> dict[str, A
         raise ToolInputError(f"iterations: give 1 to {MAX_ITERATIONS}")
     if not 1 <= options.get("n_generate", 1) <= MAX_SAMPLES:
         raise ToolInputError(f"samples: give 1 to {MAX_SAMPLES}")
+    for key in ("generator", "surrogate"):
+        if options.get(key) is not None:
+            options[key] = ctx.model_option(options[key], key)
     with ctx.lock:
         try:
             campaign, maker = build_campaign(ctx.settings, CampaignOptions.from_mapping(options))
@@ -82,7 +97,18 @@ def design(
     check_formula(formula)
     if not 1 <= n <= 1000:
         raise ToolInputError(f"n {n}: give 1 to 1000")
+    campaign = _campaign_id("design")
+    with ctx.lock:  # what is known already, before anything is charged or submitted
+        known = design_found(
+            ctx.settings,
+            campaign,
+            formula=formula,
+            max_eform=float(max_eform),
+            oracle=ctx.settings.oracle,
+            target="e_form",
+        )["known"]
     options = {
+        "campaign_id": campaign,
         "formula": formula,
         "max_eform": float(max_eform),
         "n_wanted": n,
@@ -93,17 +119,7 @@ def design(
         "generator": generator,
         "seed": seed,
     }
-    out = _submit(ctx, options, f"design of {formula}")
-    with ctx.lock:
-        known = design_found(
-            ctx.settings,
-            out["campaign"],
-            formula=formula,
-            max_eform=float(max_eform),
-            oracle=out["plan"]["oracle"],
-            target="e_form",
-        )["known"]
-    return {**out, "known": known}
+    return {**_submit(ctx, options, f"design of {formula}"), "known": known}
 
 
 def submit_campaign(
@@ -118,6 +134,7 @@ def submit_campaign(
 ) -> dict[str, Any]:
     """Submit an open discovery campaign; returns at once with its id."""
     options = {
+        "campaign_id": _campaign_id("run"),
         "iterations": iterations,
         "dft_budget": dft_budget,
         "per_iteration": per_iteration,
@@ -178,7 +195,10 @@ def stop_campaign(ctx: ToolContext, campaign: str) -> dict[str, Any]:
     with ctx.lock:
         store = CampaignStore(open_store(ctx.settings, "campaigns"))
         if store.get(campaign) is None:
-            raise ToolInputError(f"no started campaign {campaign!r}")
+            raise ToolInputError(
+                f"campaign {campaign!r} has not started (or does not exist): a queued campaign "
+                "takes the stop request once its first step has run; poll campaign_status"
+            )
         store.request_stop(campaign)
     return {"campaign": campaign, "stop_requested": True}
 

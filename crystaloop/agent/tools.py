@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crystaloop.agent.guards import (
+    MAX_STRUCTURES,
     OracleBudget,
     PathPolicy,
     ToolInputError,
@@ -63,22 +64,65 @@ class ToolContext:
         out.mkdir(parents=True, exist_ok=True)
         return out
 
+    def model_ref(self, name: str, kind: str) -> str:
+        """Return a model reference the tools may load: a shipped name, or an allowed folder.
+
+        A bare name must be a shipped ``kind`` (``generator`` or ``surrogate``) model; anything
+        path-like is resolved and confined like every other path (:class:`PathPolicy`).
+
+        Raises
+        ------
+        ToolInputError
+            For an unknown shipped name or a folder outside the allowed ones.
+        """
+        from crystaloop.ml.shipped import (
+            shipped_generator_dir,
+            shipped_generator_names,
+            shipped_model_dir,
+            shipped_model_names,
+        )
+
+        if is_bare_name(name):
+            generator = kind == "generator"
+            shipped = shipped_generator_dir(name) if generator else shipped_model_dir(name)
+            if shipped is None:
+                names = shipped_generator_names() if generator else shipped_model_names()
+                raise ToolInputError(
+                    f"unknown {kind} {name!r}: the shipped ones are {', '.join(names)} (or give "
+                    "a model folder inside the allowed folders)"
+                )
+            return str(shipped)
+        return str(self.paths.check(name))
+
+    def model_option(self, name: str, kind: str) -> str:
+        """Return ``name`` for a campaign option: a shipped name as it is, a folder confined.
+
+        See :meth:`model_ref`; the campaign plan then names a shipped model by its name.
+        """
+        ref = self.model_ref(name, kind)
+        return name if is_bare_name(name) else ref
+
     def redact(self, text: str) -> str:
         """Return ``text`` with the store URI and its password replaced by ``***``."""
         secret = self.settings.mongo_uri
         if secret is None:
             return text
-        from urllib.parse import urlsplit
+        from urllib.parse import unquote, urlsplit
 
         uri = secret.get_secret_value()
         password = urlsplit(uri).password if "://" in uri else None
-        for value in (uri, password):
+        for value in (uri, password, unquote(password) if password else None):
             if value:
                 text = text.replace(value, "***")
         return text
 
     def start_worker(self) -> bool:
-        """Start a background worker unless one is running; return whether one was started."""
+        """Start a background worker unless one is running; return whether one was started.
+
+        The worker (``crystaloop worker``, its output in ``<home>/agent/worker.log``) runs until
+        no Firework is ready, also after the server has closed, so a design an agent started
+        finishes without it.
+        """
         if not self.run_workers or any(w.poll() is None for w in self.workers):
             return False
         log = open(self.output_dir / "worker.log", "ab")  # noqa: SIM115 - the worker owns it
@@ -93,11 +137,10 @@ class ToolContext:
         )
         return True
 
-    def stop_workers(self) -> None:
-        """Terminate the background workers (the LaunchPad keeps what they did not finish)."""
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.terminate()
+
+def is_bare_name(name: str) -> bool:
+    """Return whether ``name`` names a shipped model rather than a folder."""
+    return bool(name) and not any(c in name for c in "/\\~") and not name.startswith(".")
 
 
 def _stamp() -> str:
@@ -120,8 +163,10 @@ def search_corpus(
 
     if not (formula or chemsys or elements):
         raise ToolInputError("give a formula, a chemsys or elements")
+    elements = [e.strip() for e in elements] if elements else None
+    chemsys = "-".join(p.strip() for p in chemsys.split("-")) if chemsys else None
     symbols = list(elements or []) + (chemsys.split("-") if chemsys else [])
-    unknown = [s for s in symbols if not Element.is_valid_symbol(s.strip())]
+    unknown = [s for s in symbols if not Element.is_valid_symbol(s)]
     if unknown:
         raise ToolInputError(f"unknown element(s): {', '.join(unknown)}")
     if formula:
@@ -180,12 +225,13 @@ def check_formula(formula: str) -> None:
 def _ensemble(ctx: ToolContext, model: str) -> Any:
     from crystaloop.ml.checkpoint import CheckpointError, find_surrogate, load_ensemble
 
-    if model not in ctx.models:
+    ref = ctx.model_ref(model, "surrogate")
+    if ref not in ctx.models:
         try:
-            ctx.models[model] = load_ensemble(find_surrogate(model), device="cpu")
+            ctx.models[ref] = load_ensemble(find_surrogate(ref), device="cpu")
         except CheckpointError as err:
             raise ToolInputError(str(err)) from err
-    return ctx.models[model]
+    return ctx.models[ref]
 
 
 def predict(
@@ -206,6 +252,8 @@ def predict(
         items = parse_structures(structures, settings.max_sites)
     else:
         file = ctx.paths.check(path or "")
+        if not file.is_file():
+            raise ToolInputError(f"{path}: not a file")
         try:
             read, errors = read_labelled(
                 file, max_sites=settings.max_sites, max_bytes=settings.max_file_mb * 2**20
@@ -215,8 +263,8 @@ def predict(
         if errors:
             named = "; ".join(f"{e['source_id']}: {e['reason']}" for e in errors[:5])
             raise ToolInputError(f"{file}: {len(errors)} invalid record(s): {named}")
-        if len(read) > MAX_RESULTS * 5:
-            raise ToolInputError(f"{file}: {len(read)} records, at most {MAX_RESULTS * 5}")
+        if len(read) > MAX_STRUCTURES:
+            raise ToolInputError(f"{file}: {len(read)} records, at most {MAX_STRUCTURES}")
         items = [(sid, s) for sid, s, _ in read]
     with ctx.lock:
         ensemble = _ensemble(ctx, model)
@@ -264,6 +312,7 @@ def generate(
     from crystaloop.ml.generative.sampling import SeededSampler
     from crystaloop.workflows.generation import (
         GenerationTally,
+        SamplingError,
         generation_rows,
         make_screener,
         write_jsonl,
@@ -280,7 +329,7 @@ def generate(
         raise ToolInputError(f"structure format {structure_format!r}: give 'cif' or 'json'")
     mode = "csp" if composition else "abinitio"
     try:
-        directory = find_generator(model, mode)
+        directory = find_generator(ctx.model_ref(model, "generator"), mode)
         generator = load_generator(directory, device="cpu")
     except (CheckpointError, ValueError) as err:
         raise ToolInputError(str(err)) from err
@@ -319,7 +368,7 @@ def generate(
 
         try:
             write_jsonl(out, rows())
-        except ValueError as err:  # the sampler's: nothing was written
+        except SamplingError as err:  # nothing was written
             raise ToolInputError(str(err)) from err
     from pymatgen.core import Structure
 

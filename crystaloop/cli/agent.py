@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def mcp(
     stop_campaign, report. Read-only tools are annotated as such; design and submit_campaign
     submit oracle work, charged to --oracle-budget, and return a campaign id at once (poll
     campaign_status).
-    Files are read only inside the crystaloop home and the --allow folders. The home is
+    Files and model folders are read only inside the crystaloop home and the --allow folders;
+    over HTTP (localhost, no login) the budget is the server's, shared by its connections. The
+    home is
     prepared first (configuration, LaunchPad, the sample corpus when the corpus is empty).
     Register it with a client as the command 'crystaloop mcp'; see the README.
     """
@@ -60,17 +63,19 @@ def mcp(
     from crystaloop.launchpad.runner import prepare_home
 
     settings = load_settings_or_fail()
-    try:
-        prepare_home(settings, 1, lambda line: click.echo(line, err=True))
-    except ConnectionError as err:
-        raise click.ClickException(str(err)) from err
-    # import what the tools need now (torch, e3nn, FireWorks, jobflow), so that the first call
-    # does not pay for it
-    import crystaloop.launchpad.submit
-    import crystaloop.ml.checkpoint
-    import crystaloop.ml.generative.checkpoint
-    import crystaloop.workflows.design
-    import crystaloop.workflows.plan  # noqa: F401
+    # on stdio, standard output is the protocol: whatever a library prints while the home is
+    # prepared and the tools' modules (torch, e3nn, FireWorks, jobflow) are imported goes to
+    # standard error (once serving, the SDK itself keeps stray output off the wire)
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            prepare_home(settings, 1, lambda line: click.echo(line, err=True))
+        except ConnectionError as err:
+            raise click.ClickException(str(err)) from err
+        import crystaloop.launchpad.submit
+        import crystaloop.ml.checkpoint
+        import crystaloop.ml.generative.checkpoint
+        import crystaloop.workflows.design
+        import crystaloop.workflows.plan  # noqa: F401
 
     ctx = ToolContext(
         settings=settings,
@@ -83,11 +88,7 @@ def mcp(
         f"crystaloop MCP server ({transport}), home {settings.home}, oracle budget {oracle_budget}",
         err=True,
     )
-    try:
-        if transport == "stdio":
-            server.run("stdio")
-        else:
-            server.run("streamable-http", host="127.0.0.1", port=port)
-    finally:
-        ctx.stop_workers()
-    sys.exit(0)
+    if transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host="127.0.0.1", port=port)

@@ -148,7 +148,12 @@ def generate(
     and rate include them) and the crystals still invalid.
     """
     from crystaloop.ml.generative.sampling import SeededSampler
-    from crystaloop.workflows.generation import GenerationTally, generation_rows, write_jsonl
+    from crystaloop.workflows.generation import (
+        GenerationTally,
+        SamplingError,
+        generation_rows,
+        write_jsonl,
+    )
 
     if spacegroup is not None and not 1 <= spacegroup <= 230:
         raise click.BadParameter(
@@ -197,7 +202,7 @@ def generate(
     def rows():
         try:
             yield from generation_rows(sampler, model_name, composition, screener, tally)
-        except ValueError as err:
+        except SamplingError as err:
             raise click.ClickException(str(err)) from err
 
     write_jsonl(out_path, rows())

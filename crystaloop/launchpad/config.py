@@ -113,6 +113,12 @@ def fw_config(settings: CrystaloopSettings) -> dict[str, Any]:
     }
 
 
+def write_fw_config(settings: CrystaloopSettings) -> Path:
+    """Write the home's ``FW_config.yaml`` (:func:`fw_config`) and return its path."""
+    _write_private(settings.fw_config_file, fw_config(settings))
+    return settings.fw_config_file
+
+
 def write_configuration(settings: CrystaloopSettings) -> list[Path]:
     """Write every configuration file of ``settings`` and return their paths."""
     written = [
@@ -122,7 +128,7 @@ def write_configuration(settings: CrystaloopSettings) -> list[Path]:
         settings.fw_config_file,
     ]
     _write_private(settings.settings_file, settings.to_yaml_dict())
-    _write_private(settings.fw_config_file, fw_config(settings))
+    write_fw_config(settings)
     _write_private(settings.launchpad_file, launchpad_dict(settings))
     _write_private(settings.jobflow_config_file, jobflow_config(settings))
     for category in sorted(set(settings.categories.values())):

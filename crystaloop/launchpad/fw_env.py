@@ -11,10 +11,12 @@ from pathlib import Path
 
 
 def use_fw_config(home: Path) -> bool:
-    """Set ``FW_CONFIG_FILE`` to ``home``'s ``FW_config.yaml``; return whether it is in effect.
+    """Set ``FW_CONFIG_FILE`` to ``home``'s ``FW_config.yaml``; return whether it takes effect.
 
     An ``FW_CONFIG_FILE`` already set is kept, and a home without the file changes nothing.
-    Too late once FireWorks is imported (its settings are read at import).
+    FireWorks prefers an ``FW_config.yaml`` in the working folder or in ``~/.fireworks`` to
+    ``FW_CONFIG_FILE``, and reads its settings once, at import: in either case the home's file
+    does not take effect, and this returns False.
     """
     import sys
 
@@ -24,4 +26,23 @@ def use_fw_config(home: Path) -> bool:
     if path.exists():
         os.environ.setdefault("FW_CONFIG_FILE", str(path))
     in_time = "fireworks.fw_config" not in sys.modules
-    return os.environ.get("FW_CONFIG_FILE") == str(path) and in_time
+    return (
+        os.environ.get("FW_CONFIG_FILE") == str(path)
+        and in_time
+        and shadowing_fw_config(home) is None
+    )
+
+
+def shadowing_fw_config(home: Path) -> Path | None:
+    """Return the ``FW_config.yaml`` FireWorks reads instead of the home's, or ``None``.
+
+    FireWorks looks in the working folder and in ``~/.fireworks`` before ``FW_CONFIG_FILE``.
+    """
+    from crystaloop.settings import FW_CONFIG_FILENAME
+
+    own = (home / FW_CONFIG_FILENAME).resolve()
+    for folder in (Path.cwd(), Path.home() / ".fireworks"):
+        candidate = folder / FW_CONFIG_FILENAME
+        if candidate.exists() and candidate.resolve() != own:
+            return candidate
+    return None

@@ -31,12 +31,19 @@ def prepare_home(settings: CrystaloopSettings, workers: int = 1, echo: Echo = _q
     ConnectionError
         When the LaunchPad or the stores cannot be reached.
     """
-    from crystaloop.launchpad.config import initialize_launchpad, write_configuration
+    from crystaloop.launchpad.config import (
+        initialize_launchpad,
+        write_configuration,
+        write_fw_config,
+    )
     from crystaloop.stores.ingest.sample import ingest_sample_corpus
 
     if not settings.settings_file.exists():
         write_configuration(settings)
         echo(f"configured {settings.home} ({settings.backend} profile)")
+    elif not settings.fw_config_file.exists():  # a home configured before the lock expiry
+        write_fw_config(settings)
+        echo(f"wrote {settings.fw_config_file} (workflow-lock expiry)")
     initialize_launchpad(settings)
     done = ingest_sample_corpus(settings, workers)
     if done:

@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+
+class SamplingError(ValueError):
+    """The sampler refused or failed to draw (the request does not fit the model)."""
+
+
 #: A function that screens a list of structures and returns one verdict per structure.
 Screener = Callable[[list[Any]], list[Any]]
 
@@ -117,14 +122,22 @@ def generation_rows(
 
     ``sampler`` is a :class:`~crystaloop.ml.generative.sampling.SeededSampler`; it is told each
     chunk's screen pass rate (so it can draw enough). ``tally`` is updated as rows go out.
-    Sampler errors (``ValueError``) propagate.
+
+    Raises
+    ------
+    SamplingError
+        When the sampler raises ``ValueError`` drawing a chunk (other errors propagate as they
+        are).
     """
     if screener is not None:
         tally.screens = {"total": 0, "passed": 0, "dropped": {}}
     chunks, first = iter(sampler), 0
     while True:
         t0 = time.perf_counter()
-        crystals = next(chunks, None)
+        try:
+            crystals = next(chunks, None)
+        except ValueError as err:
+            raise SamplingError(str(err)) from err
         if crystals is None:
             return
         tally.sampling_seconds += time.perf_counter() - t0

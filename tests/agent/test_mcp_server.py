@@ -121,9 +121,15 @@ def test_every_tool_is_served_and_answers(agent_home):
         out["status"] = payload(
             await client.call_tool("campaign_status", {"campaign": out["design"]["campaign"]})
         )
+        out["second"] = payload(
+            await client.call_tool(
+                "design",
+                {"formula": "SrTiO3", "max_eform": 0.5, "dft_budget": 2, "generator": "perov5"},
+            )
+        )
         return out
 
-    out = call_server(agent_home, calls, "--oracle-budget", "2", "--no-run-workers")
+    out = call_server(agent_home, calls, "--oracle-budget", "4", "--no-run-workers")
     assert {t.name for t in out["tools"]} == TOOLS
     for tool in out["tools"]:
         assert tool.description and tool.input_schema["type"] == "object"
@@ -143,8 +149,11 @@ def test_every_tool_is_served_and_answers(agent_home):
     assert len(lines) == 4 and Path(generated["file"]).parent == agent_home["home"] / "agent"
     design = out["design"]
     assert design["campaign"].startswith("design-") and design["submitted_fireworks"] >= 1
-    assert design["budget"] == {"total": 2, "used": 2, "left": 0} and not design["worker_started"]
+    assert design["budget"] == {"total": 4, "used": 2, "left": 2} and not design["worker_started"]
     assert out["status"]["state"] == "queued" and out["status"]["fireworks"]
+    # a second design a moment later is a campaign of its own
+    assert out["second"]["campaign"] != design["campaign"]
+    assert out["second"]["budget"]["left"] == 0
 
 
 def test_bad_input_is_a_tool_error_that_changes_nothing(agent_home):
@@ -171,6 +180,11 @@ def test_bad_input_is_a_tool_error_that_changes_nothing(agent_home):
             "schema": await err("generate", {"n": 0}),
             "composition": await err("generate", {"composition": "Sr40Ti40O120"}),
             "stop": await err("stop_campaign", {"campaign": "nope"}),
+            "model_outside": await err(
+                "predict", {"structures": [cif_of(perovskite())], "model": "/etc"}
+            ),
+            "model_unknown": await err("generate", {"model": "nope"}),
+            "directory": await err("predict", {"path": str(agent_home["allowed"])}),
             "status": await err("campaign_status", {"campaign": "nope"}),
         }
 
@@ -182,7 +196,10 @@ def test_bad_input_is_a_tool_error_that_changes_nothing(agent_home):
     assert "outside the allowed folders" in out["outside"]
     assert "outside the allowed folders" in out["dotdot"]
     assert "oracle budget exhausted" in out["budget"] and "1 of 1 left" in out["budget"]
-    assert "n" in out["schema"]
+    assert "greater than or equal to 1" in out["schema"]
+    assert "outside the allowed folders" in out["model_outside"]
+    assert "unknown generator 'nope'" in out["model_unknown"] and "perov5" in out["model_unknown"]
+    assert "not a file" in out["directory"]
     assert "Sr40Ti40O120" in out["composition"]
     assert "nope" in out["stop"] and "nope" in out["status"]
     assert launchpad_workflows(agent_home["home"]) == before  # nothing was submitted
