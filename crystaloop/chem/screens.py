@@ -47,12 +47,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from crystaloop.chem.composition import smact_problem
-from crystaloop.chem.dedup import dedup_matcher, fingerprint
+from crystaloop.chem.dedup import fingerprint
+from crystaloop.chem.dedup_groups import batch_group, corpus_group, run_groups, short_error
 from crystaloop.chem.symmetry import DEFAULT_SYMPREC, SymmetryError, symmetry_info
 from crystaloop.chem.validity import MIN_DISTANCE, MIN_VOLUME, structure_problem
 
 if TYPE_CHECKING:
-    from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.core import Structure
 
 #: The screens, in the order they run.
@@ -158,12 +158,6 @@ class ScreenVerdict:
 # --------------------------------------------------------------------------- per structure
 
 
-def _short(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    first = lines[0] if lines else ""
-    return f"{type(err).__name__}: {first}"[:200] if first else type(err).__name__
-
-
 def _check_one(
     index: int, structure: Structure, config: ScreenConfig, seconds: dict[str, float]
 ) -> ScreenVerdict:
@@ -229,7 +223,7 @@ def _check_one(
     except Exception as err:  # pymatgen raises many types on degenerate input
         if stage == "fingerprint":
             stage = "spacegroup"
-        return fail(f"check failed ({_short(err)})")
+        return fail(f"check failed ({short_error(err)})")
     return ScreenVerdict(
         index,
         True,
@@ -247,103 +241,6 @@ def _check_chunk(
     """Pool task: :func:`_check_one` on each ``(index, structure)``, with the time per stage."""
     seconds: dict[str, float] = {}
     return [_check_one(i, s, config, seconds) for i, s in items], seconds
-
-
-# --------------------------------------------------------------------------- dedup groups
-
-
-def _first_match(
-    matcher: StructureMatcher, structure: Structure, others: Iterable[tuple[Any, Structure]]
-) -> tuple[Any, str | None]:
-    """Compare ``structure`` with ``others`` (``(id, structure)`` pairs) until one matches.
-
-    Returns
-    -------
-    tuple
-        ``(id, None)`` for the first match; ``(None, None)`` when every comparison ran and none
-        matched; ``(id, error)`` when none matched and the matcher raised (it does on some
-        degenerate cells), with the id of the first comparison that raised and the error. A
-        comparison that raised is not a non-match.
-    """
-    failed: tuple[Any, str] | None = None
-    for ident, other in others:
-        try:
-            if matcher.fit(structure, other):
-                return ident, None
-        except Exception as err:  # pymatgen raises many types on degenerate cells
-            if failed is None:
-                failed = (ident, _short(err))
-    return failed if failed is not None else (None, None)
-
-
-#: What a dedup group task returns for each member it drops: ``(index, id, None)`` when the
-#: member matches ``id``; ``(index, id, error)`` when the matcher raised comparing it with ``id``
-#: and found no match elsewhere.
-DedupOutcome = tuple[int, Any, str | None]
-
-
-def _batch_group(members: list[tuple[int, Structure]], _: None) -> list[DedupOutcome]:
-    """Return the outcomes of the members that match an earlier kept member or the matcher fails on.
-
-    Neither kind is kept; the ids are batch indices.
-    """
-    matcher = dedup_matcher()
-    kept: list[tuple[int, Structure]] = []
-    out: list[DedupOutcome] = []
-    for index, structure in members:
-        ident, error = _first_match(matcher, structure, kept)
-        if ident is None:
-            kept.append((index, structure))
-        else:
-            out.append((index, ident, error))
-    return out
-
-
-def _corpus_group(
-    members: list[tuple[int, Structure]], candidates: list[tuple[str, Structure]]
-) -> list[DedupOutcome]:
-    """Return the outcomes of the members that match a corpus structure or the matcher fails on.
-
-    The ids are corpus ``material_id``.
-    """
-    matcher = dedup_matcher()
-    out: list[DedupOutcome] = []
-    for index, structure in members:
-        ident, error = _first_match(matcher, structure, candidates)
-        if ident is not None:
-            out.append((index, ident, error))
-    return out
-
-
-def _run_bundle(fn: Callable[..., list], groups: list[tuple[Any, Any]]) -> list:
-    """Pool task: ``fn`` on each group of a bundle, results concatenated."""
-    out: list = []
-    for members, extra in groups:
-        out.extend(fn(members, extra))
-    return out
-
-
-def _run_groups(
-    fn: Callable[..., list],
-    groups: list[tuple[list[tuple[int, Structure]], Any]],
-    costs: list[int],
-    pool: Executor | None,
-    processes: int,
-) -> list:
-    """Run ``fn(members, extra)`` on every group, in the pool in balanced bundles if given."""
-    if pool is None or len(groups) <= 1:
-        return _run_bundle(fn, groups)
-    n_bundles = min(len(groups), 4 * processes)
-    bundles: list[list] = [[] for _ in range(n_bundles)]
-    loads = [0] * n_bundles
-    for cost, group in sorted(zip(costs, groups, strict=True), key=lambda cg: -cg[0]):
-        target = loads.index(min(loads))
-        bundles[target].append(group)
-        loads[target] += cost
-    out: list = []
-    for part in pool.map(_run_bundle, [fn] * n_bundles, bundles):
-        out.extend(part)
-    return out
 
 
 # --------------------------------------------------------------------------- driver
@@ -465,8 +362,8 @@ def screen_structures(
         if config.dedup_batch:
             t0 = time.perf_counter()
             groups = [g for g in _group_by_key(verdicts, structures).values() if len(g) > 1]
-            pairs = _run_groups(
-                _batch_group,
+            pairs = run_groups(
+                batch_group,
                 [(g, None) for g in groups],
                 [len(g) ** 2 for g in groups],
                 pool,
@@ -498,8 +395,8 @@ def screen_structures(
             found = corpus_lookup(sorted(by_key)) if by_key else {}
             _add(timings, "corpus_lookup", time.perf_counter() - t0)
             work = [(by_key[k], list(found[k])) for k in sorted(by_key) if found.get(k)]
-            pairs = _run_groups(
-                _corpus_group, work, [len(m) * len(c) for m, c in work], pool, processes
+            pairs = run_groups(
+                corpus_group, work, [len(m) * len(c) for m, c in work], pool, processes
             )
             for index, material_id, error in sorted(pairs, key=lambda p: p[0]):
                 formula = structures[index].composition.reduced_formula
