@@ -8,7 +8,6 @@ variables, and ``$CRYSTALOOP_HOME/settings.yaml`` (``CRYSTALOOP_HOME`` defaults 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +19,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from crystaloop.home import FW_CONFIG_FILENAME, crystaloop_home
+
 SETTINGS_FILENAME = "settings.yaml"
 
 DEFAULT_CATEGORIES: dict[str, str] = {
@@ -29,15 +30,6 @@ DEFAULT_CATEGORIES: dict[str, str] = {
     "dft": "cpu",
     "default": "cpu",
 }
-
-
-#: FireWorks' configuration file in the home (see :attr:`CrystaloopSettings.fw_config_file`).
-FW_CONFIG_FILENAME = "FW_config.yaml"
-
-
-def crystaloop_home() -> Path:
-    """Return the configuration folder: ``$CRYSTALOOP_HOME`` or ``~/.crystaloop``."""
-    return Path(os.environ.get("CRYSTALOOP_HOME", "~/.crystaloop")).expanduser().resolve()
 
 
 class CrystaloopSettings(BaseSettings):

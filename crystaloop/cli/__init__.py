@@ -19,8 +19,8 @@ def main() -> None:
     Settings come from CRYSTALOOP_* environment variables and $CRYSTALOOP_HOME/settings.yaml
     (CRYSTALOOP_HOME defaults to ~/.crystaloop). Start with 'crystaloop init'.
     """
+    from crystaloop.home import crystaloop_home
     from crystaloop.launchpad.fw_env import use_fw_config
-    from crystaloop.settings import crystaloop_home
 
     use_fw_config(crystaloop_home())  # the workflow-lock expiry, before FireWorks is imported
 

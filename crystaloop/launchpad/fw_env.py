@@ -20,7 +20,7 @@ def use_fw_config(home: Path) -> bool:
     """
     import sys
 
-    from crystaloop.settings import FW_CONFIG_FILENAME
+    from crystaloop.home import FW_CONFIG_FILENAME
 
     path = home / FW_CONFIG_FILENAME
     if path.exists():
@@ -38,7 +38,7 @@ def shadowing_fw_config(home: Path) -> Path | None:
 
     FireWorks looks in the working folder and in ``~/.fireworks`` before ``FW_CONFIG_FILE``.
     """
-    from crystaloop.settings import FW_CONFIG_FILENAME
+    from crystaloop.home import FW_CONFIG_FILENAME
 
     own = (home / FW_CONFIG_FILENAME).resolve()
     for folder in (Path.cwd(), Path.home() / ".fireworks"):
