@@ -20,6 +20,11 @@ untimed, so that imports and first-call costs stay out of the table.
 
     python benchmarks/orchestration.py [--sizes 10,50,200] [--shapes flat,chain,dynamic]
         [--repeats 1] [--goal-ms 50] [--out benchmarks/results/orchestration.json]
+    python benchmarks/orchestration.py --shape flat --n 2000 --json
+
+``--shape`` / ``--n`` name one case (``self-adding`` is another name of ``dynamic``); with
+``--json`` the table goes to stderr and stdout gets one JSON object per case, one per line:
+``{"shape": ..., "n": ..., "ms_per_firework": <run ms / N>, ...}``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import noop_jobs  # noqa: E402
 from bench_common import hardware  # noqa: E402
 
 SHAPES = ("flat", "chain", "dynamic")
+ALIASES = {"self-adding": "dynamic"}
 WARMUP_N = 3
 
 
@@ -179,10 +185,19 @@ def main() -> None:
     parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated shapes")
     parser.add_argument("--repeats", type=int, default=1, help="runs per case (median kept)")
     parser.add_argument("--goal-ms", type=float, default=50.0, help="goal, ms per Firework")
+    parser.add_argument("--shape", help="one shape (overrides --shapes)")
+    parser.add_argument("--n", type=int, help="one size (overrides --sizes)")
+    parser.add_argument("--json", action="store_true", help="JSON lines on stdout, table on stderr")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/orchestration.json"))
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    sizes = [args.n] if args.n is not None else [int(s) for s in args.sizes.split(",") if s.strip()]
+    named = args.shape if args.shape is not None else args.shapes
+    shapes = [ALIASES.get(s.strip(), s.strip()) for s in named.split(",") if s.strip()]
+    table = sys.stderr if args.json else sys.stdout
+
+    def say(*parts: object, **kwargs: object) -> None:
+        print(*parts, file=table, **kwargs)
+
     unknown = sorted(set(shapes) - set(SHAPES))
     if unknown or not sizes or min(sizes) < 1 or args.repeats < 1:
         parser.error(f"shapes must be among {SHAPES}, sizes and repeats positive")
@@ -202,13 +217,13 @@ def main() -> None:
         for n in sizes:
             rows.append(measure(shape, n, args.repeats))
             r = rows[-1]
-            print(
+            say(
                 f"  {shape} N={n}: submit {r['submit_s']:.2f} s, run {r['run_s']:.2f} s",
                 flush=True,
             )
     hw = hardware()
 
-    print(
+    say(
         f"\nno-op Fireworks through the embedded LaunchPad (in-process rapidfire), median of "
         f"{args.repeats}; {hw['cpu_model'] or hw['machine']}, {hw['cpus']} cores, "
         f"Python {hw['python']}"
@@ -218,19 +233,19 @@ def main() -> None:
         f"{'run ms/FW':>11}{'CPU ms/FW':>11}{'jobflow ms/job':>16}{'overhead ms/FW':>16}"
         f"{f'<= {args.goal_ms:g} ms':>10}"
     )
-    print(header)
-    print("-" * len(header))
+    say(header)
+    say("-" * len(header))
     for r in rows:
         ok = "yes" if r["run_ms_per_fw"] <= args.goal_ms else "NO"
-        print(
+        say(
             f"{r['shape']:<9}{r['n']:>6}{r['submit_s']:>10.2f}{r['run_s']:>9.2f}"
             f"{r['submit_ms_per_fw']:>14.1f}{r['run_ms_per_fw']:>11.1f}{r['run_cpu_ms_per_fw']:>11.1f}"
             f"{r['jobflow_ms_per_job']:>16.2f}{r['overhead_ms_per_fw']:>16.1f}{ok:>10}"
         )
-    print("-" * len(header))
+    say("-" * len(header))
     missed = [f"{r['shape']} N={r['n']}" for r in rows if r["run_ms_per_fw"] > args.goal_ms]
     verdict = "met in every case" if not missed else "missed for " + ", ".join(missed)
-    print(f"goal {args.goal_ms:g} ms per Firework (run / N): {verdict}")
+    say(f"goal {args.goal_ms:g} ms per Firework (run / N): {verdict}")
 
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {
@@ -250,7 +265,10 @@ def main() -> None:
         "goal_missed_for": missed,
     }
     out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {args.out}")
+    say(f"wrote {args.out}")
+    if args.json:
+        for r in rows:
+            print(json.dumps({"ms_per_firework": r["run_ms_per_fw"], **r}))
 
 
 if __name__ == "__main__":

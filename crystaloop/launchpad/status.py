@@ -133,3 +133,17 @@ class CampaignWatcher:
             label = name if name == "start" else f"{where}: {name}"
             lines.append(f"  {label} done ({seconds:.1f} s)")
         return lines
+
+
+def runs_per_firework(settings: CrystaloopSettings, campaign: str) -> dict[int, int]:
+    """Return how many times each of the campaign's Fireworks was launched (reruns included)."""
+    from crystaloop.launchpad.config import get_launchpad
+
+    launchpad = get_launchpad(settings)
+    return {
+        int(fw["fw_id"]): len(fw.get("launches") or []) + len(fw.get("archived_launches") or [])
+        for fw in launchpad.fireworks.find(
+            {"spec.crystaloop.campaign": campaign},
+            {"fw_id": 1, "launches": 1, "archived_launches": 1},
+        )
+    }

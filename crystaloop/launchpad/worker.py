@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from crystaloop.settings import CrystaloopSettings
 
@@ -87,3 +90,31 @@ def run_fireworks_cli(program: str, argv: Sequence[str], settings: CrystaloopSet
     from fireworks.scripts.rlaunch_run import rlaunch
 
     return int(rlaunch(argv) or 0)
+
+
+def spawn_workers(
+    settings: CrystaloopSettings,
+    n: int,
+    category: str | None = None,
+    timeout: int | None = None,
+    log_dir: str | os.PathLike[str] | None = None,
+) -> list[subprocess.Popen]:
+    """Start ``n`` ``crystaloop worker`` processes on this home; return them (not waited for).
+
+    Each pulls Fireworks until none is ready or waiting (``rapidfire``, ``nlaunches=0``); the
+    LaunchPad's reservation makes each Firework run once. Their output goes to
+    ``<log_dir>/worker-<i>.log`` (default: ``<home>/logs``).
+    """
+    logs = Path(log_dir) if log_dir is not None else settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "crystaloop", "worker"]
+    if category:
+        argv += ["--category", category]
+    if timeout is not None:
+        argv += ["--timeout", str(timeout)]
+    env = {**os.environ, "CRYSTALOOP_HOME": str(settings.home)}
+    procs = []
+    for i in range(n):
+        with open(logs / f"worker-{i}.log", "ab") as log:
+            procs.append(subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT))
+    return procs

@@ -38,6 +38,8 @@ import litemongo
 from litemongo import sqlite_store
 from litemongo._vendor.mongomock import collection as _mm_collection
 
+from crystaloop.stores.embedded_speed import install_fast_paths
+
 LOCK_FILENAME = ".write.lock"
 
 _WRITE_METHODS = (
@@ -180,6 +182,7 @@ def install_locks() -> None:
     with _THREAD_LOCK:
         if _INSTALLED:
             return
+        install_fast_paths()  # before the locks wrap the same methods
         coll_cls = _mm_collection.Collection
         for name in _WRITE_METHODS:
             method = getattr(coll_cls, name, None)

@@ -1,0 +1,212 @@
+"""Fast paths in the embedded database's query engine (litemongo's private copy of mongomock).
+
+Profiling a 1,000-Firework workflow run through the embedded LaunchPad
+(``benchmarks/orchestration.py``) showed the time going to work whose result is thrown away:
+
+1. ``find_one`` built the *whole* result list of its query -- every matching document decoded,
+   filtered, sorted and deep-copied -- to return the first (FireWorks reserves a Firework with
+   ``find_one_and_update(..., sort=...)`` over every READY Firework, twice per launch);
+2. a cursor with a ``limit`` did the same before slicing;
+3. every document handed out was deep-copied by mongomock's recursive ``_copy_field``, although
+   litemongo's SQLite store decodes a new document from the file for each read, so nobody else
+   holds it (the workflow document of a 2,000-Firework workflow, read several times per launch,
+   took most of the copying), and every update deep-copied its document with ``copy.deepcopy``;
+4. a sorted query decoded and filtered every candidate before sorting them, although the
+   consumer (a ``find_one``) wanted the first match only.
+
+:func:`install_fast_paths` changes these and nothing else: ``find_one`` asks for one document as
+pymongo's does (``limit(-1)``); a limited cursor takes ``skip + limit`` documents from the sorted
+stream; whole documents from a litemongo SQLite collection are returned as decoded; documents
+made of dicts, lists and immutable BSON values are deep-copied by a plain recursive copy (anything
+else by ``copy.deepcopy``); and a sorted query on a litemongo SQLite collection sorts the index's
+candidates by sort keys kept per document (dropped when the document is written, all dropped when
+another connection changes the file), then decodes and filters them lazily in that order. Query
+results are unchanged (``tests/stores/test_embedded_speed.py``). Other stores, projected
+documents and time-zone-aware clients keep mongomock's behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import itertools
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from bson import ObjectId
+from litemongo import sqlite_store
+from litemongo._vendor.mongomock import collection as _mm_collection
+from litemongo._vendor.mongomock import filtering as _mm_filtering
+from litemongo._vendor.mongomock import helpers as _mm_helpers
+
+_INSTALLED = False
+#: Leaves a deep copy may share: immutable values a BSON document holds.
+_IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, datetime.datetime, ObjectId})
+#: A sorted query over more candidates than this keeps mongomock's path (no sort-key cache).
+MAX_CACHED_SORT = 200_000
+#: Documents decoded per read while a sorted query is consumed.
+_SORTED_CHUNK = 16
+
+
+def _whole_document(fields: Any) -> bool:
+    """Return True when a projection ``fields`` asks for the whole document (mongomock's rule)."""
+    return fields is None or (not fields and _mm_helpers.PYMONGO_AT_LEAST_4_0)
+
+
+def _uncopied(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _copy_only_fields(self: Any, doc: Any, fields: Any, container: Any) -> Any:
+        if (
+            container is dict
+            and type(doc) is dict
+            and _whole_document(fields)
+            and isinstance(getattr(self, "_db_store", None), sqlite_store.DatabaseStore)
+        ):
+            return doc  # decoded from the file for this read alone
+        return original(self, doc, fields, container)
+
+    return _copy_only_fields
+
+
+def _find_one(self: Any, filter: Any = None, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
+    """``Collection.find_one``: the first match of ``find(filter, ...)``, built alone."""
+    if filter is None:
+        filter = {}  # noqa: A001
+    if not isinstance(filter, Mapping):
+        filter = {"_id": filter}  # noqa: A001
+    if len(args) < 3 and "limit" not in kwargs:  # find(filter, projection, skip, limit, ...)
+        kwargs["limit"] = -1
+    try:
+        return next(self.find(filter, *args, **kwargs))
+    except StopIteration:
+        return None
+
+
+def _limited(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _compute_results(self: Any, with_limit_and_skip: bool = False) -> Any:
+        if (
+            not with_limit_and_skip
+            or not self._limit
+            or self._results  # the full list is there already
+            or self.collection.codec_options.tz_aware
+        ):
+            return original(self, with_limit_and_skip)
+        cached = getattr(self, "_crystaloop_limited", None)
+        if cached is None or cached[0] is not self._factory:
+            stop = self._skip + abs(self._limit)
+            cached = (self._factory, list(itertools.islice(self._factory(), self._skip, stop)))
+            self._crystaloop_limited = cached
+        return cached[1]
+
+    return _compute_results
+
+
+def document_deepcopy(obj: Any, memo: dict[int, Any] | None = None) -> Any:
+    """Deep-copy a document of dicts, lists and immutable values; ``copy.deepcopy`` otherwise."""
+    kind = type(obj)
+    if kind is dict:
+        return {k: document_deepcopy(v) for k, v in obj.items()}
+    if kind is list:
+        return [document_deepcopy(v) for v in obj]
+    if kind in _IMMUTABLE:
+        return obj
+    return copy.deepcopy(obj, memo)
+
+
+class _CopyModule:
+    """The ``copy`` module as mongomock's collection code sees it: a faster ``deepcopy``."""
+
+    deepcopy = staticmethod(document_deepcopy)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+
+def _sort_keys_of(store: Any, sort: tuple[str, ...]) -> dict[Any, tuple]:
+    """Return the store's cache of per-document sort keys for ``sort`` (fields in order)."""
+    index = store._get_query_index()  # rebuilt (a new object) when another connection wrote
+    cache = getattr(store, "_crystaloop_sort_keys", None)
+    if cache is None or cache[0] is not index:
+        cache = (index, {})
+        store._crystaloop_sort_keys = cache
+    return cache[1].setdefault(sort, {})
+
+
+def _forget_sort_keys(store: Any, key: Any) -> None:
+    cache = getattr(store, "_crystaloop_sort_keys", None)
+    if cache:
+        encoded = store._index_key(key)
+        for keys in cache[1].values():
+            keys.pop(encoded, None)
+
+
+def _sorted_matches(store: Any, spec: Any, sort: list[tuple[str, int]]) -> Iterator[dict]:
+    """Yield the documents matching ``spec`` in ``sort`` order (mongomock's order, ties natural)."""
+    fields = tuple(name for name, _ in sort)
+    store._remove_expired_documents()
+    by_key = _sort_keys_of(store, fields)
+    index = store._query_index
+    keys = index.candidates(spec)
+    ordered = index.in_natural_order(index._docs if keys is None else keys)
+    missing = [k for k in ordered if k not in by_key]
+    for doc in store._get_many(missing):
+        by_key[store._index_key(doc["_id"])] = tuple(
+            _mm_filtering.resolve_sort_key(name, doc) for name in fields
+        )
+    ordered = [k for k in ordered if k in by_key]
+    for position in reversed(range(len(sort))):  # stable sorts, last key first, as mongomock
+        ordered.sort(key=lambda k: by_key[k][position], reverse=sort[position][1] < 0)
+    for start in range(0, len(ordered), _SORTED_CHUNK):
+        for doc in store._get_many(ordered[start : start + _SORTED_CHUNK]):
+            if _mm_filtering.filter_applies(spec, doc):
+                yield doc
+
+
+def _sorted_fast(original: Callable[..., Any]) -> Callable[..., Any]:
+    def _get_dataset(self: Any, spec: Any, sort: Any, fields: Any, as_class: Any) -> Any:
+        if isinstance(sort, dict):
+            sort = list(sort.items())
+        if (
+            not sort
+            or any(name.startswith("$") for name, _ in sort)
+            or not isinstance(getattr(self, "_db_store", None), sqlite_store.DatabaseStore)
+        ):
+            return original(self, spec, sort, fields, as_class)
+        store = self._store
+        if store.is_empty or len(store._get_query_index()._docs) > MAX_CACHED_SORT:
+            return original(self, spec, sort, fields, as_class)
+        return (
+            self._copy_only_fields(doc, fields, as_class)
+            for doc in _sorted_matches(store, spec, list(sort))
+        )
+
+    return _get_dataset
+
+
+def _forgetting(original: Callable[..., Any]) -> Callable[..., Any]:
+    def method(self: Any, key: Any, *args: Any) -> Any:
+        _forget_sort_keys(self, key)
+        return original(self, key, *args)
+
+    return method
+
+
+def install_fast_paths() -> None:
+    """Install the fast paths in litemongo's mongomock (once per process).
+
+    Call it before the embedded client's locks wrap the same methods
+    (:func:`crystaloop.stores.embedded_client.install_locks` does).
+    """
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    _mm_collection.copy = _CopyModule()  # type: ignore[assignment]
+    coll_cls = _mm_collection.Collection
+    coll_cls._copy_only_fields = _uncopied(coll_cls._copy_only_fields)
+    coll_cls._get_dataset = _sorted_fast(coll_cls._get_dataset)
+    coll_cls.find_one = _find_one
+    store_cls = sqlite_store.CollectionStore
+    store_cls.__setitem__ = _forgetting(store_cls.__setitem__)
+    store_cls.__delitem__ = _forgetting(store_cls.__delitem__)
+    cursor_cls = _mm_collection.Cursor
+    cursor_cls._compute_results = _limited(cursor_cls._compute_results)
+    _INSTALLED = True

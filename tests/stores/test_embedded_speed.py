@@ -1,0 +1,117 @@
+"""The embedded client's fast paths return what mongomock itself returns."""
+
+from __future__ import annotations
+
+import datetime
+import random
+
+import mongomock
+import pytest
+
+from crystaloop.stores.embedded_client import EmbeddedClient
+from crystaloop.stores.embedded_speed import document_deepcopy
+
+QUERIES = [
+    ({}, None),
+    ({"state": "READY"}, [("priority", -1), ("created", 1)]),
+    ({"state": {"$in": ["READY", "RESERVED"]}}, [("priority", -1)]),
+    ({"state": "READY", "$or": [{"worker": None}, {"worker": "w1"}]}, [("created", -1)]),
+    ({"tags": "a"}, [("priority", 1), ("n", -1)]),
+    ({"n": {"$gt": 40}}, [("missing", 1), ("n", 1)]),
+]
+
+
+def _documents(seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    start = datetime.datetime(2026, 1, 1)
+    return [
+        {
+            "n": i,
+            "state": rng.choice(["READY", "RESERVED", "COMPLETED"]),
+            "priority": rng.randint(0, 2),
+            "created": start + datetime.timedelta(seconds=rng.randint(0, 30)),
+            "worker": rng.choice([None, "w1", "w2"]),
+            "tags": rng.sample(["a", "b", "c"], rng.randint(0, 2)),
+            "spec": {"nested": {"list": [rng.random() for _ in range(3)]}},
+        }
+        for i in range(120)
+    ]
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """The same collection in the embedded client and in plain mongomock."""
+    docs = _documents(0)
+    embedded = EmbeddedClient(tmp_path / "db")["test"]["fireworks"]
+    plain = mongomock.MongoClient()["test"]["fireworks"]
+    for coll in (embedded, plain):
+        coll.create_index("state")
+        coll.create_index("n", unique=True)
+        coll.insert_many([dict(d) for d in docs])
+    return embedded, plain
+
+
+def _strip(docs):
+    return [{k: v for k, v in d.items() if k != "_id"} for d in docs]
+
+
+@pytest.mark.parametrize(("query", "sort"), QUERIES)
+def test_find_sort_limit_and_skip_agree_with_mongomock(pair, query, sort):
+    embedded, plain = pair
+    for skip, limit in ((0, 0), (0, 1), (3, 5), (0, -2)):
+        got = list(embedded.find(query, sort=sort, skip=skip, limit=limit))
+        want = list(plain.find(query, sort=sort, skip=skip, limit=limit))
+        assert _strip(got) == _strip(want), (query, sort, skip, limit)
+    got_one = embedded.find_one(query, {"n": 1, "_id": 0}, sort=sort)
+    assert got_one == plain.find_one(query, {"n": 1, "_id": 0}, sort=sort)
+
+
+def test_find_one_and_update_reserves_in_sort_order_as_writes_go_on(pair):
+    embedded, plain = pair
+    sort = [("priority", -1), ("created", 1)]
+    reserved = []
+    for _ in range(200):
+        got = embedded.find_one_and_update(
+            {"state": "READY"}, {"$set": {"state": "RESERVED"}}, sort=sort
+        )
+        want = plain.find_one_and_update(
+            {"state": "READY"}, {"$set": {"state": "RESERVED"}}, sort=sort
+        )
+        assert (got or {}).get("n") == (want or {}).get("n")
+        if got is None:
+            break
+        reserved.append(got["n"])
+        # a write that changes a sort key is seen by the next query
+        embedded.update_one({"n": (got["n"] + 7) % 120}, {"$inc": {"priority": 1}})
+        plain.update_one({"n": (got["n"] + 7) % 120}, {"$inc": {"priority": 1}})
+    assert reserved and len(reserved) == len(set(reserved))
+
+
+def test_a_write_by_another_connection_is_seen_by_a_sorted_query(tmp_path):
+    first = EmbeddedClient(tmp_path / "db")["test"]["c"]
+    first.create_index("state")
+    first.insert_many([{"n": i, "state": "READY", "p": 0} for i in range(10)])
+    assert first.find_one({"state": "READY"}, sort=[("p", -1)])["n"] == 0
+    other = EmbeddedClient(tmp_path / "db")
+    other["test"]["c"].update_one({"n": 5}, {"$set": {"p": 9}})
+    assert first.find_one({"state": "READY"}, sort=[("p", -1)])["n"] == 5
+
+
+def test_documents_handed_out_are_not_the_stored_ones(pair):
+    embedded, _ = pair
+    doc = embedded.find_one({"n": 3})
+    doc["spec"]["nested"]["list"].append("changed")
+    doc["state"] = "changed"
+    again = embedded.find_one({"n": 3})
+    assert again["state"] != "changed"
+    assert "changed" not in again["spec"]["nested"]["list"]
+
+
+def test_document_deepcopy_copies_containers_and_keeps_other_types_exact():
+    when = datetime.datetime(2026, 1, 1)
+    doc = {"a": [1, {"b": when}], "t": (1, [2]), "s": {1, 2}}
+    out = document_deepcopy(doc)
+    assert out == doc
+    assert out["a"] is not doc["a"] and out["a"][1] is not doc["a"][1]
+    assert out["t"][1] is not doc["t"][1]  # a tuple goes through copy.deepcopy
+    assert type(out["t"]) is tuple and type(out["s"]) is set
