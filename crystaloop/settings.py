@@ -28,6 +28,7 @@ DEFAULT_CATEGORIES: dict[str, str] = {
     "generate": "gpu",
     "score": "gpu",
     "dft": "cpu",
+    "batch_oracle": "gpu",
     "default": "cpu",
 }
 
@@ -47,7 +48,12 @@ class CrystaloopSettings(BaseSettings):
     database
         Database name for the stores (and the LaunchPad, in its own ``launchpad_database``).
     oracle
-        Labelling oracle: ``"chgnet"`` (atomate2 force-field makers) or ``"vasp"``.
+        Labelling oracle: ``"chgnet"`` or ``"sevennet"`` (atomate2 force-field makers; the
+        potentials' weights ship in their wheels) or ``"vasp"``.
+    oracle_engine
+        How an ML oracle runs: ``"atomate2"`` (one force-field relax + static sub-flow per
+        structure) or ``"torchsim"`` (one batched TorchSim relaxation of a whole dispatch on the
+        ``batch_oracle`` worker category; ``sevennet`` only).
     hull
         Where energies above the hull come from: ``"oracle"`` (reference phases labelled by the
         oracle) or ``"mp2020"`` (the MP2020-corrected Materials Project entries ingested with
@@ -56,7 +62,7 @@ class CrystaloopSettings(BaseSettings):
         Torch device for training and inference (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
     categories
         FireWorks worker category for each kind of job (``train``, ``generate``, ``score``,
-        ``dft``, ``default``).
+        ``dft``, ``batch_oracle``, ``default``).
     max_sites
         Largest structure accepted by ingest and the models.
     max_file_mb
@@ -75,7 +81,8 @@ class CrystaloopSettings(BaseSettings):
     mongo_uri: SecretStr | None = None
     database: str = "crystaloop"
     launchpad_database: str = "crystaloop_fireworks"
-    oracle: Literal["chgnet", "vasp"] = "chgnet"
+    oracle: Literal["chgnet", "sevennet", "vasp"] = "chgnet"
+    oracle_engine: Literal["atomate2", "torchsim"] = "atomate2"
     hull: Literal["oracle", "mp2020"] = "oracle"
     device: str = "cpu"
     categories: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORIES))

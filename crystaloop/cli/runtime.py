@@ -15,10 +15,26 @@ from crystaloop.cli.common import load_settings_or_fail
 @main.command()
 @click.option("--mongo", "mongo_uri", metavar="URI", help="Use this MongoDB server (production).")
 @click.option("--database", default=None, help="Database name for the stores.")
-@click.option("--oracle", type=click.Choice(["chgnet", "vasp"]), default=None, help="Oracle.")
+@click.option(
+    "--oracle",
+    type=click.Choice(["chgnet", "sevennet", "vasp"]),
+    default=None,
+    help="Oracle: CHGNet or SevenNet through atomate2's force-field makers, or VASP.",
+)
+@click.option(
+    "--oracle-engine",
+    type=click.Choice(["atomate2", "torchsim"]),
+    default=None,
+    help="ML oracle engine: one atomate2 relax + static per structure, or one batched TorchSim "
+    "relaxation per dispatch on the batch_oracle (gpu) workers (sevennet only).",
+)
 @click.option("--device", default=None, help="Torch device for training and inference.")
 def init(
-    mongo_uri: str | None, database: str | None, oracle: str | None, device: str | None
+    mongo_uri: str | None,
+    database: str | None,
+    oracle: str | None,
+    oracle_engine: str | None,
+    device: str | None,
 ) -> None:
     """Write a working configuration under CRYSTALOOP_HOME.
 
@@ -35,7 +51,13 @@ def init(
     overrides: dict[str, Any] = {}
     if mongo_uri:
         overrides.update(backend="mongodb", mongo_uri=mongo_uri)
-    for key, value in (("database", database), ("oracle", oracle), ("device", device)):
+    chosen = (
+        ("database", database),
+        ("oracle", oracle),
+        ("oracle_engine", oracle_engine),
+        ("device", device),
+    )
+    for key, value in chosen:
         if value is not None:
             overrides[key] = value
     settings = load_settings_or_fail(**overrides)

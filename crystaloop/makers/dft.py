@@ -1,11 +1,17 @@
 """``DFTMaker``: one structure's oracle sub-flow (optional ML pre-relaxation, relax, static).
 
-Two oracles, one output shape:
+Three oracles, one output shape:
 
-* ``chgnet`` (the embedded default): atomate2's ``ForceFieldRelaxMaker`` and
-  ``ForceFieldStaticMaker`` with ``force_field_name="CHGNet"``;
+* ``chgnet`` (the embedded default) and ``sevennet`` (SevenNet-0, weights in the ``sevenn``
+  wheel): atomate2's ``ForceFieldRelaxMaker`` and ``ForceFieldStaticMaker`` with
+  ``force_field_name`` ``"CHGNet"`` / ``"SevenNet"``;
 * ``vasp``: atomate2's ``MPGGADoubleRelaxStaticMaker`` (or any atomate2 relax/static flow maker),
   optionally after a CHGNet pre-relaxation.
+
+Two engines for the ML oracles: ``atomate2`` (one sub-flow per structure, above) and
+``torchsim`` (:meth:`DFTMaker.make_batch`: one job relaxes every structure of a dispatch
+together on the batch-oracle worker category, see :mod:`crystaloop.makers.batch_oracle`). Both
+write labels of the same oracle name, so they share its references and hull.
 
 The sub-flow's output is a small dict of references into the final (static) task document:
 total energy, the document's top-level ``structure`` (the one field both document types share),
@@ -23,7 +29,10 @@ from jobflow import Flow, Maker
 
 from crystaloop.makers.jobs import jobs_of
 
-ORACLES = ("chgnet", "vasp")
+ORACLES = ("chgnet", "sevennet", "vasp")
+#: atomate2's force-field name of each ML oracle.
+FORCE_FIELDS = {"chgnet": "CHGNet", "sevennet": "SevenNet"}
+ENGINES = ("atomate2", "torchsim")
 
 
 def plain_structure(structure: Any) -> Any:
@@ -48,13 +57,17 @@ class DFTMaker(Maker):
     name
         Name prefix of the sub-flow.
     oracle
-        ``chgnet`` or ``vasp``; names the labels (never mixed in one hull).
+        ``chgnet``, ``sevennet`` or ``vasp``; names the labels (never mixed in one hull).
+    engine
+        ``atomate2`` (one sub-flow per structure) or ``torchsim`` (ML oracles with a batched
+        potential, :data:`crystaloop.ml.batch_relax.POTENTIALS`: one job per dispatch).
     prerelax_maker
         Optional ML pre-relaxation before the oracle (e.g. a CHGNet ``ForceFieldRelaxMaker``
         before VASP); ``None``: none.
     relax_maker, static_maker
-        ``chgnet``: the force-field relax and static makers (default: CHGNet, the relax guarded
-        against collapsing cells, see :mod:`crystaloop.makers.guarded`). Unused by ``vasp``.
+        ML oracles: the force-field relax and static makers (default: the oracle's potential,
+        the relax guarded against collapsing cells, see :mod:`crystaloop.makers.guarded`).
+        Unused by ``vasp``.
     vasp_maker
         ``vasp``: a flow maker whose output is the final VASP task document
         (default ``MPGGADoubleRelaxStaticMaker()``).
@@ -66,24 +79,52 @@ class DFTMaker(Maker):
     relax_maker: Maker | None = None
     static_maker: Maker | None = None
     vasp_maker: Maker | None = None
+    engine: str = "atomate2"
+    batch_maker: Maker | None = None
 
     def __post_init__(self) -> None:
+        from crystaloop.ml.batch_relax import POTENTIALS
+
         if self.oracle not in ORACLES:
             raise ValueError(f"unknown oracle {self.oracle!r}; known: {', '.join(ORACLES)}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown oracle engine {self.engine!r}; known: {', '.join(ENGINES)}")
+        if self.engine == "torchsim" and self.oracle not in POTENTIALS:
+            raise ValueError(
+                f"the torchsim engine has no batched {self.oracle} potential; it batches "
+                f"{', '.join(sorted(POTENTIALS))} (use the atomate2 engine for {self.oracle})"
+            )
 
-    @staticmethod
-    def default_relax_maker() -> Maker:
-        """``chgnet``: the guarded CHGNet relaxation (see :mod:`crystaloop.makers.guarded`)."""
+    def default_relax_maker(self) -> Maker:
+        """ML oracles: the guarded relaxation (see :mod:`crystaloop.makers.guarded`)."""
         from crystaloop.makers.guarded import GuardedForceFieldRelaxMaker
 
-        return GuardedForceFieldRelaxMaker(force_field_name="CHGNet", steps=300)
+        return GuardedForceFieldRelaxMaker(
+            force_field_name=FORCE_FIELDS.get(self.oracle, "CHGNet"), steps=300
+        )
 
-    @staticmethod
-    def default_static_maker() -> Maker:
-        """``chgnet``: atomate2's CHGNet static calculation."""
+    def default_static_maker(self) -> Maker:
+        """ML oracles: atomate2's static calculation with the oracle's potential."""
         from atomate2.forcefields.jobs import ForceFieldStaticMaker
 
-        return ForceFieldStaticMaker(force_field_name="CHGNet")
+        return ForceFieldStaticMaker(force_field_name=FORCE_FIELDS.get(self.oracle, "CHGNet"))
+
+    def default_batch_maker(self) -> Maker:
+        """``torchsim``: the batched relaxation of the oracle's potential."""
+        from crystaloop.makers.batch_oracle import BatchOracleMaker
+
+        return BatchOracleMaker(oracle=self.oracle)
+
+    def make_batch(self, structures: list[Any], subject_ids: list[str]) -> Any:
+        """Return one job that labels every structure (``torchsim`` engine); output: a list.
+
+        Item ``i`` of the output is the result of ``subject_ids[i]`` in the shape of
+        :meth:`make`'s output, or ``{"subject_id", "oracle", "error"}`` when it failed.
+        """
+        if self.engine != "torchsim":
+            raise ValueError(f"make_batch needs the torchsim engine, not {self.engine}")
+        cells = [plain_structure(s).get_reduced_structure() for s in structures]
+        return (self.batch_maker or self.default_batch_maker()).make(cells, subject_ids)
 
     @staticmethod
     def default_vasp_maker() -> Maker:
@@ -104,7 +145,7 @@ class DFTMaker(Maker):
             pre = self.prerelax_maker.make(current)
             jobs.append(pre)
             current = pre.output.structure
-        if self.oracle == "chgnet":
+        if self.oracle in FORCE_FIELDS:
             relax = (self.relax_maker or self.default_relax_maker()).make(current)
             static_maker = self.static_maker or self.default_static_maker()
             final = static_maker.make(relax.output.structure)

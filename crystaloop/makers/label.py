@@ -173,7 +173,8 @@ class LabelMaker(Maker):
                 result.get("calc_id"),
             )
             if not ok:
-                failures[sid] = FAILED_REASON
+                error = result.get("error") if isinstance(result, dict) else None
+                failures[sid] = f"oracle run failed: {error}" if error else FAILED_REASON
                 continue
             if result["oracle"] != self.oracle:
                 raise ValueError(

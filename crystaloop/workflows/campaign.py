@@ -130,7 +130,16 @@ class IterationMaker(Maker):
     def oracle_flows(
         self, subjects: list[Any], campaign: str, iteration: int
     ) -> tuple[list[Flow], list[Any]]:
-        """Return one oracle sub-flow per subject, and their outputs (in the same order)."""
+        """Return the oracle sub-flows of the subjects, and their outputs (in subject order).
+
+        One sub-flow per subject; with the oracle's ``torchsim`` engine, one batch job for all.
+        """
+        if self.oracle.engine == "torchsim" and subjects:
+            batch = self.oracle.make_batch(
+                [s.structure for s in subjects], [s.subject_id for s in subjects]
+            )
+            tag(batch, campaign, iteration, "oracle")
+            return [batch], [batch.output[i] for i in range(len(subjects))]
         flows = []
         for subject in subjects:
             flow = self.oracle.make(subject.structure, subject.subject_id)

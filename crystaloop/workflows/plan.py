@@ -200,7 +200,7 @@ def build_campaign(
             seed=options.seed,
             audit_share=options.audit_share,
         ),
-        oracle=DFTMaker(oracle=oracle),
+        oracle=DFTMaker(oracle=oracle, engine=settings.oracle_engine),
         train_surrogate=TrainSurrogateMaker(
             targets=targets, seed=options.seed, frozen=options.freeze_surrogate
         ),
@@ -286,12 +286,15 @@ def campaign_plan(maker: CampaignMaker, campaign: str) -> dict[str, Any]:
     """
     it = maker.iteration
     dft = it.oracle
-    oracle_makers = (
-        {"relax": _class_path(dft.relax_maker or dft.default_relax_maker())}
-        | {"static": _class_path(dft.static_maker or dft.default_static_maker())}
-        if dft.oracle == "chgnet"
-        else {"flow": _class_path(dft.vasp_maker or dft.default_vasp_maker())}
-    )
+    if dft.engine == "torchsim":
+        oracle_makers = {"batch": _class_path(dft.batch_maker or dft.default_batch_maker())}
+    elif dft.oracle == "vasp":
+        oracle_makers = {"flow": _class_path(dft.vasp_maker or dft.default_vasp_maker())}
+    else:
+        oracle_makers = {
+            "relax": _class_path(dft.relax_maker or dft.default_relax_maker()),
+            "static": _class_path(dft.static_maker or dft.default_static_maker()),
+        }
     if dft.prerelax_maker is not None:
         oracle_makers = {"prerelax": _class_path(dft.prerelax_maker)} | oracle_makers
     select = it.select
@@ -299,6 +302,7 @@ def campaign_plan(maker: CampaignMaker, campaign: str) -> dict[str, Any]:
         "campaign": campaign,
         "kind": maker.name,
         "oracle": dft.oracle,
+        "oracle_engine": dft.engine,
         "oracle_makers": oracle_makers,
         "surrogate": maker.surrogate,
         "generator": maker.generator,
