@@ -1,4 +1,4 @@
-"""Batched TorchSim relaxation with SevenNet: what atomate2's per-structure path gives, and guards."""
+"""Batched TorchSim relaxation with SevenNet: atomate2's per-structure result, and guards."""
 
 from __future__ import annotations
 
