@@ -1,8 +1,10 @@
 """The dedup stages' comparisons: StructureMatcher over groups of structures with one dedup key.
 
 Groups are independent, so :func:`run_groups` runs them in a process pool in bundles balanced by
-cost. A comparison where the matcher raised is not a non-match: it is reported with the error
-(:data:`DedupOutcome`) and the screens drop the structure with that reason.
+cost. Within a group, the lattice-shape prefilter (:class:`~crystaloop.chem.dedup.ShapeFilter`)
+hands the matcher only the pairs whose lattices can match. A comparison where the matcher raised
+is not a non-match: it is reported with the error (:data:`DedupOutcome`) and the screens drop the
+structure with that reason.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
-from crystaloop.chem.dedup import dedup_matcher
+from crystaloop.chem.dedup import ShapeFilter, dedup_matcher, lattice_shape
 
 if TYPE_CHECKING:
     from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -61,12 +63,13 @@ def batch_group(members: list[tuple[int, Structure]], _: None) -> list[DedupOutc
     Neither kind is kept; the ids are batch indices.
     """
     matcher = dedup_matcher()
-    kept: list[tuple[int, Structure]] = []
+    kept = ShapeFilter()
     out: list[DedupOutcome] = []
     for index, structure in members:
-        ident, error = _first_match(matcher, structure, kept)
+        shape = lattice_shape(structure)
+        ident, error = _first_match(matcher, structure, kept.candidates(structure, shape))
         if ident is None:
-            kept.append((index, structure))
+            kept.append(index, structure, shape)
         else:
             out.append((index, ident, error))
     return out
@@ -80,9 +83,10 @@ def corpus_group(
     The ids are corpus ``material_id``.
     """
     matcher = dedup_matcher()
+    known = ShapeFilter(candidates)
     out: list[DedupOutcome] = []
     for index, structure in members:
-        ident, error = _first_match(matcher, structure, candidates)
+        ident, error = _first_match(matcher, structure, known.candidates(structure))
         if ident is not None:
             out.append((index, ident, error))
     return out

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from crystaloop.chem.dedup import dedup_matcher, first_match, may_match
+from crystaloop.chem.dedup import ShapeFilter, dedup_matcher, first_match, lattice_shape, may_match
 from crystaloop.schemas.corpus import CorpusEntry, SourceRef
 from crystaloop.stores.ingest.prepare import Prepared, PrepareOptions, prepare_record
 from crystaloop.stores.ingest.readers import RawRecord
@@ -70,16 +70,16 @@ class _FingerprintCache:
     def __init__(self, store: Store, capacity: int = CACHE_FINGERPRINTS) -> None:
         self.store = store
         self.capacity = capacity
-        self._groups: OrderedDict[str, list[tuple[str, Structure]]] = OrderedDict()
+        self._groups: OrderedDict[str, ShapeFilter] = OrderedDict()
 
-    def group(self, key: str) -> list[tuple[str, Structure]]:
+    def group(self, key: str) -> ShapeFilter:
         from pymatgen.core import Structure
 
         if key in self._groups:
             self._groups.move_to_end(key)
             return self._groups[key]
         docs = self.store.query({"fingerprint": key}, properties=["material_id", "structure"])
-        group = [(d["material_id"], Structure.from_dict(d["structure"])) for d in docs]
+        group = ShapeFilter((d["material_id"], Structure.from_dict(d["structure"])) for d in docs)
         self._groups[key] = group
         if len(self._groups) > self.capacity:
             self._groups.popitem(last=False)
@@ -393,14 +393,15 @@ class _Writer:
             return "unchanged"
         structure = Structure.from_dict(entry.structure)
         group = self.cache.group(entry.fingerprint)
-        target = first_match(structure, group, self.matcher)
+        shape = lattice_shape(structure)
+        target = first_match(structure, group.candidates(structure, shape), self.matcher)
         if target is not None:
             self.links.append((target, entry))
             if len(self.links) >= FLUSH_EVERY:
                 self.flush()
             return "duplicates"
         self.new[entry.material_id] = entry.model_dump(mode="json")
-        group.append((entry.material_id, structure))
+        group.append(entry.material_id, structure, shape)
         if len(self.new) >= FLUSH_EVERY:
             self.flush()
         return "stored"

@@ -1,0 +1,52 @@
+"""The lattice-shape prefilter keeps what the matcher may match and drops other lattices."""
+
+from __future__ import annotations
+
+import numpy as np
+from helpers import perovskite
+from pymatgen.core import Lattice, Structure
+
+from crystaloop.chem.dedup import ShapeFilter, dedup_matcher, lattice_shape
+
+
+def _stretched(structure: Structure, factor: float) -> Structure:
+    matrix = structure.lattice.matrix * np.array([[1.0], [1.0], [factor]])
+    return Structure(Lattice(matrix), structure.species, structure.frac_coords)
+
+
+def test_the_shape_is_scale_free_and_the_same_for_any_cell_of_the_crystal():
+    base = perovskite()
+    shape = lattice_shape(base)
+    assert shape[0] == 5
+    np.testing.assert_allclose(lattice_shape(base * (1, 2, 2)), shape, atol=1e-8)
+    bigger = Structure(Lattice(base.lattice.matrix * 1.3), base.species, base.frac_coords)
+    np.testing.assert_allclose(lattice_shape(bigger), shape, atol=1e-8)
+
+
+def test_the_filter_keeps_matches_and_drops_lattices_the_matcher_cannot_map():
+    base = perovskite()
+    group = ShapeFilter(
+        [
+            ("same", base * (2, 1, 1)),
+            ("slightly", _stretched(base, 1.1)),
+            ("far", _stretched(base, 2.5)),
+        ]
+    )
+    kept = [ident for ident, _ in group.candidates(base)]
+    assert kept == ["same", "slightly"]
+    matcher = dedup_matcher()
+    assert matcher.fit(base, base * (2, 1, 1)) and matcher.fit(base, _stretched(base, 1.1))
+    assert not matcher.fit(base, _stretched(base, 2.5))
+
+
+def test_a_different_primitive_size_is_left_to_the_matcher():
+    base = perovskite()
+    other = Structure(
+        Lattice.cubic(9.0),
+        ["Sr", "Ti", "O", "O", "O", "Sr"],
+        np.random.default_rng(0).random((6, 3)),
+    )
+    group = ShapeFilter([("other", other)])
+    assert lattice_shape(other)[0] != lattice_shape(base)[0]
+    assert group.compatible(lattice_shape(base)).tolist() == [True]
+    assert ShapeFilter().candidates(base) == []
