@@ -26,6 +26,9 @@ class ScoreMaker(Maker):
         campaign from its plan).
     batch_size
         Structures per forward pass.
+    workers
+        Processes that build the graphs (used for batches of at least
+        :data:`~crystaloop.ml.crysformer.scoring.MIN_PER_WORKER` structures per process).
     hull
         ``oracle`` or ``mp2020`` (set by the campaign from its plan): with ``mp2020`` the
         corrected Materials Project entries of the ``hull_entries`` store join the known
@@ -36,6 +39,7 @@ class ScoreMaker(Maker):
     model: str = "eform"
     oracle: str = "chgnet"
     batch_size: int = 256
+    workers: int = 1
     hull: str = "oracle"
 
     @crystaloop_job("score", ScoreOutput)
@@ -71,7 +75,11 @@ class ScoreMaker(Maker):
         rows = get_batch(artifact_store(settings), out.survivors)
         structures = [(r["candidate_id"], Structure.from_dict(r["structure"])) for r in rows]
         result = score_structures(
-            ensemble, structures, batch_size=self.batch_size, device=settings.device
+            ensemble,
+            structures,
+            batch_size=self.batch_size,
+            device=settings.device,
+            workers=self.workers,
         )
         systems = {
             cid: chemsys_of(str(el) for el in s.composition.elements) for cid, s in structures

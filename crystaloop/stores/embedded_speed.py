@@ -12,17 +12,23 @@ Profiling a 1,000-Firework workflow run through the embedded LaunchPad
    holds it (the workflow document of a 2,000-Firework workflow, read several times per launch,
    took most of the copying), and every update deep-copied its document with ``copy.deepcopy``;
 4. a sorted query decoded and filtered every candidate before sorting them, although the
-   consumer (a ``find_one``) wanted the first match only.
+   consumer (a ``find_one``) wanted the first match only;
+5. every write re-keyed the whole document in every hash index (the workflow document's
+   ``nodes`` list: one key per Firework) and rebuilt every incoming document to normalise its
+   datetimes.
 
 :func:`install_fast_paths` changes these and nothing else: ``find_one`` asks for one document as
 pymongo's does (``limit(-1)``); a limited cursor takes ``skip + limit`` documents from the sorted
-stream; whole documents from a litemongo SQLite collection are returned as decoded; documents
-made of dicts, lists and immutable BSON values are deep-copied by a plain recursive copy (anything
-else by ``copy.deepcopy``); and a sorted query on a litemongo SQLite collection sorts the index's
-candidates by sort keys kept per document (dropped when the document is written, all dropped when
-another connection changes the file), then decodes and filters them lazily in that order. Query
-results are unchanged (``tests/stores/test_embedded_speed.py``). Other stores, projected
-documents and time-zone-aware clients keep mongomock's behaviour.
+stream; whole documents from a litemongo SQLite collection are returned as decoded; documents made
+of dicts, lists and immutable BSON values are deep-copied through BSON (encode, decode, and used
+only when the copy compares equal, so a tuple or a value BSON would change falls back) or by a
+plain recursive copy (anything else by ``copy.deepcopy``); a rewritten document's index keys are
+updated only where they changed; datetimes are normalised by a walk that dispatches on exact types
+(mongomock's own function for anything else); and a sorted query on a litemongo SQLite collection
+sorts the index's candidates by sort keys kept per document (dropped when the document is written,
+all dropped when another connection changes the file), then decodes and filters them lazily in that
+order. Query results are unchanged (``tests/stores/test_embedded_speed.py``). Other stores,
+projected documents and time-zone-aware clients keep mongomock's behaviour.
 """
 
 from __future__ import annotations
@@ -33,15 +39,19 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import bson
 from bson import ObjectId
 from litemongo import sqlite_store
 from litemongo._vendor.mongomock import collection as _mm_collection
 from litemongo._vendor.mongomock import filtering as _mm_filtering
 from litemongo._vendor.mongomock import helpers as _mm_helpers
+from litemongo._vendor.mongomock import indexing as _mm_indexing
 
 _INSTALLED = False
 #: Leaves a deep copy may share: immutable values a BSON document holds.
 _IMMUTABLE = frozenset({str, int, float, bool, type(None), bytes, datetime.datetime, ObjectId})
+#: Values mongomock's datetime normalisation returns unchanged.
+_NOT_DATETIME = _IMMUTABLE - {datetime.datetime}
 #: A sorted query over more candidates than this keeps mongomock's path (no sort-key cache).
 MAX_CACHED_SORT = 200_000
 #: Documents decoded per read while a sorted query is consumed.
@@ -100,13 +110,32 @@ def _limited(original: Callable[..., Any]) -> Callable[..., Any]:
     return _compute_results
 
 
+def _bson_copy(doc: dict) -> dict | None:
+    """Return a copy of ``doc`` through BSON, or ``None`` when BSON would not give it back equal."""
+    try:
+        copied = bson.decode(bson.encode(doc))
+    except Exception:  # a type or key BSON refuses: the caller copies another way
+        return None
+    return copied if copied == doc else None
+
+
 def document_deepcopy(obj: Any, memo: dict[int, Any] | None = None) -> Any:
     """Deep-copy a document of dicts, lists and immutable values; ``copy.deepcopy`` otherwise."""
     kind = type(obj)
+    if kind is dict and memo is None:
+        copied = _bson_copy(obj)
+        if copied is not None:
+            return copied
+        return _plain_deepcopy(obj)
+    return _plain_deepcopy(obj, memo)
+
+
+def _plain_deepcopy(obj: Any, memo: dict[int, Any] | None = None) -> Any:
+    kind = type(obj)
     if kind is dict:
-        return {k: document_deepcopy(v) for k, v in obj.items()}
+        return {k: _plain_deepcopy(v) for k, v in obj.items()}
     if kind is list:
-        return [document_deepcopy(v) for v in obj]
+        return [_plain_deepcopy(v) for v in obj]
     if kind in _IMMUTABLE:
         return obj
     return copy.deepcopy(obj, memo)
@@ -119,6 +148,38 @@ class _CopyModule:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(copy, name)
+
+
+def _datetimes_patched(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def patch(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return {k: patch(v) for k, v in value.items()}
+        if kind is list or kind is tuple:
+            return [patch(v) for v in value]
+        if kind in _NOT_DATETIME:
+            return value
+        return original(value)
+
+    return patch
+
+
+def _incremental_index_add(original: Callable[..., Any]) -> Callable[..., Any]:
+    def add(self: Any, store_key: Any, doc: dict) -> None:
+        if store_key not in self._docs:
+            return original(self, store_key, doc)
+        for index in self._fields.values():
+            keys = _mm_indexing._doc_keys(doc, index.path)
+            if index._doc_keys.get(store_key, _MISSING) == keys:
+                continue  # unchanged in this index
+            index.remove(store_key)
+            index.add(store_key, doc)
+        return None
+
+    return add
+
+
+_MISSING = object()
 
 
 def _sort_keys_of(store: Any, sort: tuple[str, ...]) -> dict[Any, tuple]:
@@ -200,6 +261,11 @@ def install_fast_paths() -> None:
     if _INSTALLED:
         return
     _mm_collection.copy = _CopyModule()  # type: ignore[assignment]
+    _mm_helpers.patch_datetime_awareness_in_document = _datetimes_patched(
+        _mm_helpers.patch_datetime_awareness_in_document
+    )
+    indexes_cls = _mm_indexing.CollectionIndexes
+    indexes_cls.add = _incremental_index_add(indexes_cls.add)
     coll_cls = _mm_collection.Collection
     coll_cls._copy_only_fields = _uncopied(coll_cls._copy_only_fields)
     coll_cls._get_dataset = _sorted_fast(coll_cls._get_dataset)

@@ -115,3 +115,34 @@ def test_document_deepcopy_copies_containers_and_keeps_other_types_exact():
     assert out["a"] is not doc["a"] and out["a"][1] is not doc["a"][1]
     assert out["t"][1] is not doc["t"][1]  # a tuple goes through copy.deepcopy
     assert type(out["t"]) is tuple and type(out["s"]) is set
+
+
+def test_a_rewritten_array_field_is_found_by_its_new_elements_only(tmp_path):
+    coll = EmbeddedClient(tmp_path / "db")["test"]["workflows"]
+    coll.create_index("nodes")
+    coll.insert_one({"name": "wf", "nodes": list(range(1, 500))})
+    coll.find_one_and_replace({"nodes": 3}, {"name": "wf", "nodes": list(range(1, 500)) + [777]})
+    assert coll.find_one({"nodes": 777})["name"] == "wf"
+    coll.update_one({"nodes": 5}, {"$pull": {"nodes": 5}})
+    assert coll.find_one({"nodes": 5}) is None and coll.find_one({"nodes": 6}) is not None
+    assert coll.count_documents({"nodes": {"$in": [1, 2]}}) == 1
+
+
+def test_datetimes_are_normalised_as_mongomock_does(tmp_path):
+    aware = datetime.datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=datetime.UTC)
+    coll = EmbeddedClient(tmp_path / "db")["test"]["c"]
+    plain = mongomock.MongoClient()["test"]["c"]
+    for c in (coll, plain):
+        c.insert_one(
+            {"n": 1, "t": aware, "nested": [{"t": aware.replace(tzinfo=None)}], "k": (1, 2)}
+        )
+        c.update_one({"n": 1}, {"$set": {"u": aware}})
+    assert _strip([coll.find_one({"n": 1})]) == _strip([plain.find_one({"n": 1})])
+    assert coll.find_one({"t": aware})["u"] == datetime.datetime(2026, 1, 1, 12, 0, 0, 123000)
+
+
+def test_document_deepcopy_through_bson_only_when_nothing_changes():
+    doc = {"a": [1, {"b": "x"}], "when": datetime.datetime(2026, 1, 1, 0, 0, 0, 1)}
+    out = document_deepcopy(doc)
+    assert out == doc and out["when"].microsecond == 1  # BSON would have dropped it: plain copy
+    assert out["a"][1] is not doc["a"][1]
