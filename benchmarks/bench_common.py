@@ -104,3 +104,42 @@ def run_campaign_in(home: Path, options: dict) -> tuple[float, dict]:
     if process.exitcode:
         raise RuntimeError(f"the campaign in {home} failed (exit code {process.exitcode})")
     return time.perf_counter() - start, status
+
+
+def package_structures(
+    max_sites: int, sources: tuple[str, ...] = ("perov_5", "carbon_24", "matbench_dielectric")
+) -> list:
+    """Return the package's real structures (Perov-5 and Carbon-24 samples, MP dielectric).
+
+    Only cells of at most ``max_sites`` sites of the named ``sources``, in file order.
+    """
+    import warnings
+
+    from crystaloop.stores.ingest import read_records
+    from crystaloop.stores.ingest.prepare import structure_from
+    from crystaloop.stores.ingest.sample import sample_corpus_files
+
+    out = []
+    files = sample_corpus_files()
+    for source in sources:
+        _, records = read_records(files[source], max_bytes=2**31)
+        for record in records:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                structure = structure_from(record)
+            if len(structure) <= max_sites:
+                out.append(structure)
+    return out
+
+
+def displaced(structure, sigma: float, rng):
+    """Return ``structure`` with every site moved by Gaussian noise of ``sigma`` Å."""
+    from pymatgen.core import Structure
+
+    noise = rng.normal(0, sigma, (len(structure), 3))
+    return Structure(
+        structure.lattice,
+        structure.species,
+        structure.cart_coords + noise,
+        coords_are_cartesian=True,
+    )

@@ -30,34 +30,20 @@ import argparse
 import json
 import multiprocessing
 import time
-import warnings
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from bench_common import ELEMENT_GROUPS, hardware
+from bench_common import ELEMENT_GROUPS, displaced, hardware, package_structures
 
 SEED = 0
 GROUP_OF = {el: group for group in ELEMENT_GROUPS for el in group}
 
 
 def real_structures(max_sites: int = 20) -> list:
-    """Return the package's real structures (Perov-5, Carbon-24, MP ≤ ``max_sites``)."""
-    from crystaloop.stores.ingest import read_records
-    from crystaloop.stores.ingest.prepare import structure_from
-    from crystaloop.stores.ingest.sample import sample_corpus_files
-
-    out = []
-    for path in sample_corpus_files().values():
-        _, records = read_records(path, max_bytes=2**31)
-        for record in records:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                structure = structure_from(record)
-            if len(structure) <= max_sites:
-                out.append(structure)
-    return out
+    """Return the package's real structures of at most ``max_sites`` sites."""
+    return package_structures(max_sites)
 
 
 def _substituted(structure, rng):
@@ -88,18 +74,6 @@ def _rotated(structure, rng):
     return out
 
 
-def _displaced(structure, sigma, rng):
-    from pymatgen.core import Structure
-
-    noise = rng.normal(0, sigma, (len(structure), 3))
-    return Structure(
-        structure.lattice,
-        structure.species,
-        structure.cart_coords + noise,
-        coords_are_cartesian=True,
-    )
-
-
 def corpus_of(real: list, size: int, rng) -> list:
     """Real structures first (shuffled), then substituted or stretched variants up to ``size``."""
     order = rng.permutation(len(real))
@@ -122,11 +96,11 @@ def candidates_of(corpus: list, size: int, rng) -> tuple[list, list[str]]:
         if kind == "copy":
             out.append(_rotated(base, rng))
         elif kind == "jitter":
-            out.append(_displaced(base, 0.02, rng))
+            out.append(displaced(base, 0.02, rng))
         elif kind == "substitute":
             out.append(_substituted(base, rng))
         elif kind == "rattle":
-            out.append(_displaced(base, 0.3, rng))
+            out.append(displaced(base, 0.3, rng))
         else:
             out.append(_strained(base, rng, 0.2, 0.4))
         made.append(str(kind))

@@ -28,31 +28,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from bench_common import hardware
+from bench_common import hardware, package_structures
 
 SEED = 0
 
 
 def structures(n: int, max_atoms: int) -> dict[str, list]:
     """Return ``{"perov5": [...], "mp": [...]}``: ``n`` rattled cells each."""
-    from crystaloop.stores.ingest import read_records
-    from crystaloop.stores.ingest.prepare import structure_from
-    from crystaloop.stores.ingest.sample import sample_corpus_files
-
     rng = np.random.default_rng(SEED)
     out: dict[str, list] = {}
-    files = sample_corpus_files()
     for name, key, limit in (("perov5", "perov_5", 5), ("mp", "matbench_dielectric", max_atoms)):
-        _, records = read_records(files[key], max_bytes=2**31)
-        pool = []
-        for record in records:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                structure = structure_from(record)
-            if len(structure) <= limit:
-                pool.append(structure)
-            if len(pool) >= 50 * n:
-                break
+        pool = package_structures(limit, (key,))[: 50 * n]
         chosen = [pool[int(i)] for i in rng.choice(len(pool), size=n, replace=False)]
         rattled = []
         for s in chosen:

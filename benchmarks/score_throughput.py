@@ -20,28 +20,15 @@ import json
 import os
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from bench_common import hardware
+from bench_common import hardware, package_structures
 
 
 def survivors(n: int, max_atoms: int) -> list[dict]:
     """Return ``n`` candidate rows ``{"candidate_id", "structure"}`` (seeded draw)."""
-    from crystaloop.stores.ingest import read_records
-    from crystaloop.stores.ingest.prepare import structure_from
-    from crystaloop.stores.ingest.sample import sample_corpus_files
-
-    pool = []
-    for path in sample_corpus_files().values():
-        _, records = read_records(path, max_bytes=2**31)
-        for record in records:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                structure = structure_from(record)
-            if len(structure) <= max_atoms:
-                pool.append(structure)
+    pool = package_structures(max_atoms)
     rng = np.random.default_rng(0)
     picks = rng.choice(len(pool), size=n, replace=n > len(pool))
     return [

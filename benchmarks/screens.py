@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from bench_common import ELEMENT_GROUPS, hardware
+from bench_common import ELEMENT_GROUPS, displaced, hardware
 
 import crystaloop
 from crystaloop.chem.dedup import may_match
@@ -92,18 +92,6 @@ def _rotated(structure, rng: np.random.Generator):
     return out
 
 
-def _displaced(structure, sigma: float, rng: np.random.Generator):
-    from pymatgen.core import Structure
-
-    noise = rng.normal(0, sigma, (len(structure), 3))
-    return Structure(
-        structure.lattice,
-        structure.species,
-        structure.cart_coords + noise,
-        coords_are_cartesian=True,
-    )
-
-
 def _replaced(structure, old: str, new: str):
     out = structure.copy()
     out.replace_species({old: new})
@@ -119,9 +107,9 @@ def mutate(kind: str, base, made: list, rng: np.random.Generator):
         out = _rotated(base, rng)
         return out * (1, 1, 2) if rng.random() < 0.3 else out
     if kind == "jitter":
-        return _displaced(base, 0.02, rng)
+        return displaced(base, 0.02, rng)
     if kind == "rattle":
-        return _displaced(base, 0.3, rng)
+        return displaced(base, 0.3, rng)
     if kind == "compress":
         return Structure(Lattice(base.lattice.matrix * 0.2), base.species, base.frac_coords)
     if kind == "substitute":
