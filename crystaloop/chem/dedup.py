@@ -94,6 +94,8 @@ def lattice_shape(structure: Structure) -> np.ndarray:
 class ShapeFilter:
     """``(id, structure)`` pairs with their :func:`lattice_shape`, for prefiltered comparisons.
 
+    Shapes are computed when first needed: a structure that no query meets costs nothing.
+
     Parameters
     ----------
     pairs
@@ -107,27 +109,28 @@ class ShapeFilter:
         pairs: Iterable[tuple[str, Structure]] = (),
         tolerance: float = SHAPE_TOLERANCE,
     ) -> None:
-        self.pairs: list[tuple[str, Structure]] = []
-        self._shapes: list[np.ndarray] = []
+        self.pairs: list[tuple[str, Structure]] = list(pairs)
+        self._shapes: list[np.ndarray | None] = [None] * len(self.pairs)
         self._stacked: np.ndarray | None = None
         self.tolerance = tolerance
-        for ident, structure in pairs:
-            self.append(ident, structure)
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def append(self, ident: str, structure: Structure, shape: np.ndarray | None = None) -> None:
-        """Add one structure (its shape is computed unless given)."""
+        """Add one structure (with its shape, when already known)."""
         self.pairs.append((ident, structure))
-        self._shapes.append(lattice_shape(structure) if shape is None else shape)
+        self._shapes.append(shape)
         self._stacked = None
 
     def compatible(self, shape: np.ndarray) -> np.ndarray:
         """Return, per stored structure, whether one of this ``shape`` may match it."""
-        if not self._shapes:
+        if not self.pairs:
             return np.zeros(0, dtype=bool)
         if self._stacked is None:
+            for i, known in enumerate(self._shapes):
+                if known is None:
+                    self._shapes[i] = lattice_shape(self.pairs[i][1])
             self._stacked = np.vstack(self._shapes)
         stored = self._stacked
         other_size = stored[:, 0] != shape[0]
@@ -138,5 +141,7 @@ class ShapeFilter:
         self, structure: Structure, shape: np.ndarray | None = None
     ) -> list[tuple[str, Structure]]:
         """Return the stored pairs that ``structure`` may match, in stored order."""
+        if not self.pairs:
+            return []
         mask = self.compatible(lattice_shape(structure) if shape is None else shape)
         return [pair for pair, keep in zip(self.pairs, mask, strict=True) if keep]

@@ -66,7 +66,7 @@ def batch_group(members: list[tuple[int, Structure]], _: None) -> list[DedupOutc
     kept = ShapeFilter()
     out: list[DedupOutcome] = []
     for index, structure in members:
-        shape = lattice_shape(structure)
+        shape = lattice_shape(structure) if len(kept) else None  # none needed before a query
         ident, error = _first_match(matcher, structure, kept.candidates(structure, shape))
         if ident is None:
             kept.append(index, structure, shape)

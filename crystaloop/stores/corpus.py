@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from crystaloop.chem.dedup import ShapeFilter, dedup_matcher, first_match, lattice_shape, may_match
+from crystaloop.chem.dedup import (
+    ShapeFilter,
+    dedup_matcher,
+    first_match,
+    lattice_shape,
+    may_match,
+)
 from crystaloop.schemas.corpus import CorpusEntry, SourceRef
 from crystaloop.stores.ingest.prepare import Prepared, PrepareOptions, prepare_record
 from crystaloop.stores.ingest.readers import RawRecord
@@ -393,7 +399,7 @@ class _Writer:
             return "unchanged"
         structure = Structure.from_dict(entry.structure)
         group = self.cache.group(entry.fingerprint)
-        shape = lattice_shape(structure)
+        shape = lattice_shape(structure) if len(group) else None  # none needed before a query
         target = first_match(structure, group.candidates(structure, shape), self.matcher)
         if target is not None:
             self.links.append((target, entry))

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import jobflow
+import pytest
 
 from crystaloop.makers import (
     GenerateMaker,
@@ -72,3 +79,23 @@ def fresh_profile(settings) -> None:
 
     write_configuration(settings)
     initialize_launchpad(settings)
+
+
+@contextmanager
+def isolated_home(home: Path, env: dict[str, str] | None = None) -> Iterator:
+    """Run with ``CRYSTALOOP_HOME=home``, no other crystaloop variable but ``env``; yield settings.
+
+    The working folder is the home's parent and jobflow's JobStore setting is restored after.
+    """
+    from crystaloop.settings import load_settings
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith("CRYSTALOOP_"):
+                mp.delenv(key)
+        mp.setenv("CRYSTALOOP_HOME", str(home))
+        for key, value in (env or {}).items():
+            mp.setenv(key, value)
+        mp.setattr(jobflow.SETTINGS, "JOB_STORE", jobflow.SETTINGS.JOB_STORE)
+        mp.chdir(home.parent)
+        yield load_settings()

@@ -8,12 +8,10 @@ the same batched oracle and forms its formation energies against them.
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
-import jobflow
 import pytest
-from campaign_helpers import fresh_profile, ingest_small_corpus
+from campaign_helpers import fresh_profile, ingest_small_corpus, isolated_home
 
 from crystaloop.launchpad.config import get_launchpad
 from crystaloop.launchpad.submit import run_in_process, submit_flow
@@ -26,20 +24,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    from crystaloop.settings import load_settings
     from crystaloop.workflows.plan import CampaignOptions, build_campaign, campaign_plan
 
     home = tmp_path_factory.mktemp("batch") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CRYSTALOOP_"):
-                mp.delenv(key)
-        mp.setenv("CRYSTALOOP_HOME", str(home))
-        mp.setenv("CRYSTALOOP_ORACLE", "sevennet")
-        mp.setenv("CRYSTALOOP_ORACLE_ENGINE", "torchsim")
-        mp.setattr(jobflow.SETTINGS, "JOB_STORE", jobflow.SETTINGS.JOB_STORE)
-        mp.chdir(home.parent)
-        settings = load_settings()
+    engine = {"CRYSTALOOP_ORACLE": "sevennet", "CRYSTALOOP_ORACLE_ENGINE": "torchsim"}
+    with isolated_home(home, engine) as settings:
         fresh_profile(settings)
         ingest_small_corpus(settings)
         options = CampaignOptions(

@@ -5,12 +5,12 @@ Runs once per module (it takes about a minute) and is then inspected by several 
 
 from __future__ import annotations
 
-import jobflow
 import pytest
 from campaign_helpers import (
     TINY_STABLE_THRESHOLD,
     fresh_profile,
     ingest_small_corpus,
+    isolated_home,
     tiny_campaign,
 )
 from readme_checks import check_readme_pymongo, check_readme_shell
@@ -28,19 +28,8 @@ CAMPAIGN = "it"
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     """Run the tiny campaign to its end; return the settings."""
-    import os
-
-    from crystaloop.settings import load_settings
-
     home = tmp_path_factory.mktemp("campaign") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CRYSTALOOP_"):
-                mp.delenv(key)
-        mp.setenv("CRYSTALOOP_HOME", str(home))
-        mp.setattr(jobflow.SETTINGS, "JOB_STORE", jobflow.SETTINGS.JOB_STORE)
-        mp.chdir(home.parent)
-        settings = load_settings()
+    with isolated_home(home) as settings:
         fresh_profile(settings)
         ingest_small_corpus(settings)
         from dataclasses import replace

@@ -6,11 +6,8 @@ Each Firework runs once, every label is written once, and the labels are those o
 
 from __future__ import annotations
 
-import os
-
-import jobflow
 import pytest
-from campaign_helpers import fresh_profile, ingest_small_corpus, tiny_campaign
+from campaign_helpers import fresh_profile, ingest_small_corpus, isolated_home, tiny_campaign
 
 from crystaloop.launchpad.status import runs_per_firework
 from crystaloop.launchpad.submit import firework_states, run_in_process, submit_flow
@@ -27,17 +24,8 @@ WORKERS = 3
 
 def _run(tmp_path_factory, workers: int):
     """Submit the tiny campaign (one iteration) in a fresh home; run it with ``workers``."""
-    from crystaloop.settings import load_settings
-
     home = tmp_path_factory.mktemp(f"workers{workers}") / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CRYSTALOOP_"):
-                mp.delenv(key)
-        mp.setenv("CRYSTALOOP_HOME", str(home))
-        mp.setattr(jobflow.SETTINGS, "JOB_STORE", jobflow.SETTINGS.JOB_STORE)
-        mp.chdir(home.parent)
-        settings = load_settings()
+    with isolated_home(home) as settings:
         fresh_profile(settings)
         ingest_small_corpus(settings)
         flow = tiny_campaign(iterations=1).make(CAMPAIGN)
