@@ -131,11 +131,12 @@ def keys_of(structures, pool, processes):
 
 def _plain_all(task):
     """Every same-key comparison of one sample candidate: the matches, kept or not by the filter."""
-    from crystaloop.chem.dedup import ShapeFilter, dedup_matcher
+    from crystaloop.chem.dedup import ShapeFilter, dedup_matcher, try_reduced_cell
 
     structure, group = task
     matcher = dedup_matcher()
-    kept = {ident for ident, _ in ShapeFilter(group).candidates(structure)}
+    cell = try_reduced_cell(structure)
+    kept = {ident for ident, _, _ in ShapeFilter(group).candidates(structure, cell)}
     t0 = time.perf_counter()
     first_seconds = None
     matches, lost, errors = [], [], 0

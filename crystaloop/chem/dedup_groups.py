@@ -13,7 +13,13 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
-from crystaloop.chem.dedup import ShapeFilter, dedup_matcher, lattice_shape
+from crystaloop.chem.dedup import (
+    Reduced,
+    ShapeFilter,
+    dedup_matcher,
+    fit_reduced,
+    try_reduced_cell,
+)
 
 if TYPE_CHECKING:
     from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -28,9 +34,15 @@ def short_error(err: BaseException) -> str:
 
 
 def _first_match(
-    matcher: StructureMatcher, structure: Structure, others: Iterable[tuple[Any, Structure]]
+    matcher: StructureMatcher,
+    structure: Structure,
+    reduced: Structure | None,
+    others: Iterable[Reduced],
 ) -> tuple[Any, str | None]:
-    """Compare ``structure`` with ``others`` (``(id, structure)`` pairs) until one matches.
+    """Compare ``structure`` with ``others`` until one matches.
+
+    ``others`` are ``(id, structure, reduced cell)`` (:meth:`ShapeFilter.candidates`); pairs with
+    both reduced cells skip the matcher's own reduction.
 
     Returns
     -------
@@ -41,9 +53,9 @@ def _first_match(
         comparison that raised is not a non-match.
     """
     failed: tuple[Any, str] | None = None
-    for ident, other in others:
+    for ident, other, other_reduced in others:
         try:
-            if matcher.fit(structure, other):
+            if fit_reduced(matcher, structure, reduced, other, other_reduced):
                 return ident, None
         except Exception as err:  # pymatgen raises many types on degenerate cells
             if failed is None:
@@ -66,10 +78,10 @@ def batch_group(members: list[tuple[int, Structure]], _: None) -> list[DedupOutc
     kept = ShapeFilter()
     out: list[DedupOutcome] = []
     for index, structure in members:
-        shape = lattice_shape(structure) if len(kept) else None  # none needed before a query
-        ident, error = _first_match(matcher, structure, kept.candidates(structure, shape))
+        cell = try_reduced_cell(structure)
+        ident, error = _first_match(matcher, structure, cell, kept.candidates(structure, cell))
         if ident is None:
-            kept.append(index, structure, shape)
+            kept.append(index, structure, cell)
         else:
             out.append((index, ident, error))
     return out
@@ -86,7 +98,8 @@ def corpus_group(
     known = ShapeFilter(candidates)
     out: list[DedupOutcome] = []
     for index, structure in members:
-        ident, error = _first_match(matcher, structure, known.candidates(structure))
+        cell = try_reduced_cell(structure)
+        ident, error = _first_match(matcher, structure, cell, known.candidates(structure, cell))
         if ident is not None:
             out.append((index, ident, error))
     return out

@@ -55,11 +55,17 @@ def get_launchpad(settings: CrystaloopSettings, strm_lvl: str = "ERROR") -> Laun
 def initialize_launchpad(settings: CrystaloopSettings) -> bool:
     """Reset the LaunchPad database if it was never initialised; never wipe an existing one.
 
+    The JobStore's output indexes are created either way (idempotent), so homes made before
+    they existed get them.
+
     Returns
     -------
     bool
         True when the database was initialised now.
     """
+    from crystaloop.stores.jobstore import ensure_output_indexes
+
+    ensure_output_indexes(settings)
     launchpad = get_launchpad(settings)
     if launchpad.fw_id_assigner.count_documents({}) > 0:
         return False

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from crystaloop.chem.dedup import (
     ShapeFilter,
     dedup_matcher,
-    first_match,
-    lattice_shape,
+    first_reduced_match,
     may_match,
+    try_reduced_cell,
 )
 from crystaloop.schemas.corpus import CorpusEntry, SourceRef
 from crystaloop.stores.ingest.prepare import Prepared, PrepareOptions, prepare_record
@@ -399,15 +399,16 @@ class _Writer:
             return "unchanged"
         structure = Structure.from_dict(entry.structure)
         group = self.cache.group(entry.fingerprint)
-        shape = lattice_shape(structure) if len(group) else None  # none needed before a query
-        target = first_match(structure, group.candidates(structure, shape), self.matcher)
+        cell = try_reduced_cell(structure) if len(group) else None  # needed by a query only
+        found = group.candidates(structure, cell)
+        target = first_reduced_match(structure, cell, found, self.matcher)
         if target is not None:
             self.links.append((target, entry))
             if len(self.links) >= FLUSH_EVERY:
                 self.flush()
             return "duplicates"
         self.new[entry.material_id] = entry.model_dump(mode="json")
-        group.append(entry.material_id, structure, shape)
+        group.append(entry.material_id, structure, cell)
         if len(self.new) >= FLUSH_EVERY:
             self.flush()
         return "stored"

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 
 DOCS_COLLECTION = "outputs"
 DATA_COLLECTION = "outputs_blobs"
+#: Fields of the job outputs that jobflow looks up on every job: it writes an output keyed by
+#: ``(uuid, index)`` and resolves references by ``uuid``. Without an index each is a collection
+#: scan, a cost per job that grows with the campaign (measured: the largest per-Firework cost
+#: left on the embedded LaunchPad at 2,000 Fireworks).
+OUTPUT_INDEXES = ("uuid", "index")
 
 
 def job_store(settings: CrystaloopSettings) -> JobStore:
@@ -40,3 +45,14 @@ def job_store(settings: CrystaloopSettings) -> JobStore:
 def jobflow_config(settings: CrystaloopSettings) -> dict[str, Any]:
     """Return the contents of the jobflow config file (``JOB_STORE`` as a monty dict)."""
     return {"JOB_STORE": job_store(settings).as_dict()}
+
+
+def ensure_output_indexes(settings: CrystaloopSettings) -> None:
+    """Create the indexes jobflow's lookups of job outputs need (idempotent)."""
+    store = job_store(settings).docs_store
+    store.connect()
+    try:
+        for field in OUTPUT_INDEXES:
+            store.ensure_index(field)
+    finally:
+        store.close()

@@ -6,7 +6,13 @@ import numpy as np
 from helpers import perovskite
 from pymatgen.core import Lattice, Structure
 
-from crystaloop.chem.dedup import ShapeFilter, dedup_matcher, lattice_shape
+from crystaloop.chem.dedup import (
+    ShapeFilter,
+    dedup_matcher,
+    fit_reduced,
+    lattice_shape,
+    reduced_cell,
+)
 
 
 def _stretched(structure: Structure, factor: float) -> Structure:
@@ -32,7 +38,7 @@ def test_the_filter_keeps_matches_and_drops_lattices_the_matcher_cannot_map():
             ("far", _stretched(base, 2.5)),
         ]
     )
-    kept = [ident for ident, _ in group.candidates(base)]
+    kept = [ident for ident, _, _ in group.candidates(base, reduced_cell(base))]
     assert kept == ["same", "slightly"]
     matcher = dedup_matcher()
     assert matcher.fit(base, base * (2, 1, 1)) and matcher.fit(base, _stretched(base, 1.1))
@@ -49,4 +55,25 @@ def test_a_different_primitive_size_is_left_to_the_matcher():
     group = ShapeFilter([("other", other)])
     assert lattice_shape(other)[0] != lattice_shape(base)[0]
     assert group.compatible(lattice_shape(base)).tolist() == [True]
-    assert ShapeFilter().candidates(base) == []
+    assert ShapeFilter().candidates(base, None) == []
+    # a query without a reduced cell meets everything (the matcher's own way decides)
+    assert [i for i, _, _ in group.candidates(base, None)] == ["other"]
+
+
+def test_matching_reduced_cells_gives_the_plain_matchers_answer():
+    rng = np.random.default_rng(0)
+    base = perovskite()
+    others = [
+        base * (1, 1, 2),
+        _stretched(base, 1.15),
+        _stretched(base, 1.6),
+        Structure(base.lattice, base.species, base.frac_coords + rng.normal(0, 0.03, (5, 3))),
+        Structure(base.lattice, base.species, rng.random((5, 3))),
+    ]
+    matcher = dedup_matcher()
+    query = _stretched(base, 0.95)
+    for other in others:
+        expected = matcher.fit(query, other)
+        got = fit_reduced(matcher, query, reduced_cell(query), other, reduced_cell(other))
+        assert got == expected
+        assert fit_reduced(matcher, query, None, other, reduced_cell(other)) == expected
