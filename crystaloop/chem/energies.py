@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pymatgen.core import Composition, Structure
@@ -147,6 +147,23 @@ def energies_above_hull(
     return out
 
 
+def _lower_hull(allowed: set[str], phases: Iterable[tuple[Composition, float]]) -> Any:
+    """Return the PhaseDiagram of the elements (at 0) and the compounds within ``allowed``.
+
+    ``None`` when no compound lies in the system (the hull is 0 everywhere).
+    """
+    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+    from pymatgen.core import Composition as Comp
+
+    entries = [PDEntry(Comp(el), 0.0) for el in sorted(allowed)]
+    for comp, e_form in phases:
+        if {str(el) for el in comp.elements} <= allowed and len(comp.elements) > 1:
+            entries.append(PDEntry(comp, float(e_form) * comp.num_atoms))
+    if len(allowed) == 1 or len(entries) == len(allowed):
+        return None
+    return PhaseDiagram(entries)
+
+
 def hull_formation_energy(
     composition: Composition, phases: Iterable[tuple[Composition, float]]
 ) -> float:
@@ -156,15 +173,26 @@ def hull_formation_energy(
     elements are at 0. Phases with elements outside ``composition``'s system are ignored. A
     candidate with formation energy ``e`` lies ``e − hull_formation_energy`` above the hull.
     """
-    from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
-    from pymatgen.core import Composition as Comp
+    diagram = _lower_hull({str(el) for el in composition.elements}, phases)
+    return 0.0 if diagram is None else float(diagram.get_hull_energy_per_atom(composition))
 
-    allowed = {str(el) for el in composition.elements}
-    entries = [PDEntry(Comp(el), 0.0) for el in sorted(allowed)]
-    for comp, e_form in phases:
-        if {str(el) for el in comp.elements} <= allowed and len(comp.elements) > 1:
-            entries.append(PDEntry(comp, float(e_form) * comp.num_atoms))
-    if len(allowed) == 1:
-        return 0.0
-    diagram = PhaseDiagram(entries)
-    return float(diagram.get_hull_energy_per_atom(composition))
+
+def hull_formation_energies(
+    compositions: Sequence[Composition],
+    known: Mapping[str, Iterable[tuple[Composition, float]]],
+) -> list[float]:
+    """Return :func:`hull_formation_energy` of each composition, one hull per chemical system.
+
+    ``known`` maps a chemical system (:func:`chemsys_of`) to the phases of it and its
+    subsystems; systems missing from it have no known compound.
+    """
+    diagrams: dict[str, Any] = {}
+    out = []
+    for composition in compositions:
+        elements = {str(el) for el in composition.elements}
+        system = chemsys_of(elements)
+        if system not in diagrams:
+            diagrams[system] = _lower_hull(elements, known.get(system, ()))
+        diagram = diagrams[system]
+        out.append(0.0 if diagram is None else float(diagram.get_hull_energy_per_atom(composition)))
+    return out

@@ -55,7 +55,7 @@ class ScoreMaker(Maker):
         """
         from pymatgen.core import Structure
 
-        from crystaloop.chem.energies import chemsys_of, hull_formation_energy
+        from crystaloop.chem.energies import chemsys_of, hull_formation_energies
         from crystaloop.ml.checkpoint import find_surrogate, load_ensemble, read_card
         from crystaloop.ml.crysformer.scoring import score_structures
         from crystaloop.schemas import ScoreRecord, ScreenOutput
@@ -93,16 +93,20 @@ class ScoreMaker(Maker):
             entries = HullEntryStore(open_store(settings, "hull_entries"))
             for system, phases in entries.formation_energies(set(systems.values())).items():
                 known[system] = known[system] + phases
+        compositions = [structure.composition for _, structure in structures]
+        hulls = hull_formation_energies(compositions, known)
         records = [
             ScoreRecord(
                 candidate_id=cid,
-                formula=structure.composition.reduced_formula,
+                formula=composition.reduced_formula,
                 chemsys=systems[cid],
                 nsites=len(structure),
                 scores=result.scores.get(cid),
-                hull_e_form=hull_formation_energy(structure.composition, known[systems[cid]]),
+                hull_e_form=hull,
             )
-            for cid, structure in structures
+            for (cid, structure), composition, hull in zip(
+                structures, compositions, hulls, strict=True
+            )
         ]
         CandidateStore(open_store(settings, "candidates")).set_scores(surrogate, result.scores)
         return ScoreOutput(
