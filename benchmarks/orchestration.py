@@ -154,7 +154,14 @@ def with_jobflow_only(shape: str, n: int) -> dict[str, float]:
 
     flow = make_flow(shape, n)
     store = JobStore(MemoryStore())
-    responses, seconds = _timed(lambda: run_locally(flow, log=False, store=store))
+    # run_locally follows each Response(addition=...) one call deeper: a self-adding flow of N
+    # jobs needs a recursion depth of a few N
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10 * n + 1000))
+    try:
+        responses, seconds = _timed(lambda: run_locally(flow, log=False, store=store))
+    finally:
+        sys.setrecursionlimit(limit)
     if len(responses) != n:
         raise RuntimeError(f"{shape} N={n}: run_locally ran {len(responses)} jobs, expected {n}")
     return {"jobflow_s": seconds}

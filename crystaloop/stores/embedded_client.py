@@ -17,9 +17,11 @@ collection, one transaction per write, WAL journal) with two additions made here
 
 Documented limits: one machine (``flock`` needs a local or lock-capable file system); every query
 is evaluated in Python by mongomock with hash indexes on equality and ``$in`` conditions, so range
-queries and sorts scan the collection; a change made by another process invalidates this process's
-in-memory indexes, which are rebuilt on the next query (cost grows with collection size). Use the
-MongoDB profile beyond a few hundred thousand documents or for workers on several nodes.
+queries scan the collection (sorted queries sort per-document keys kept in memory, see
+:mod:`crystaloop.stores.embedded_speed`); a change made by another process invalidates this
+process's in-memory indexes, which are rebuilt on the next query (cost grows with collection
+size). Use the MongoDB profile beyond a few hundred thousand documents or for workers on several
+nodes.
 """
 
 from __future__ import annotations
