@@ -42,6 +42,11 @@ from bench_common import copy_corpus, hardware  # noqa: E402
 def child(home: str, waits_file: str) -> None:
     """Worker process: time every workflow-lock acquisition, then pull Fireworks."""
     os.environ["CRYSTALOOP_HOME"] = home
+    from crystaloop.launchpad.fw_env import use_fw_config
+
+    # as `crystaloop worker` does, before FireWorks reads its settings (at import)
+    if not use_fw_config(Path(home)):
+        raise RuntimeError(f"the lock expiry of {home}/FW_config.yaml would not take effect")
     from fireworks.core import launchpad as fw_launchpad
 
     from crystaloop.launchpad.worker import run_worker
