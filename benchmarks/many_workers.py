@@ -151,7 +151,8 @@ def campaign_run(base: Path, workers: int, options: dict, corpus_home: Path | No
         "never_run": sum(v == 0 for v in runs.values()),
         "labels": len(docs),
         "labels_duplicated": sum(v > 1 for v in per_subject.values()),
-        "energies": {d["subject_id"]: d["energy"] for d in docs},
+        # candidate ids carry the campaign's name, which differs between the runs
+        "energies": {d["subject_id"].replace(campaign, "CAMPAIGN"): d["energy"] for d in docs},
         "lock_waits": lock_waits([w for _, w in procs]),
         "home": str(home),
     }
@@ -243,10 +244,17 @@ def main() -> None:
                 print(f"  {w} workers: {r['wall_s']:.0f} s, {r['state']}", flush=True)
             first = runs[0]["energies"]
             for r in runs:
-                same = set(r["energies"]) == set(first) and all(
-                    abs(r["energies"][k] - first[k]) < 1e-4 for k in first
+                mine = r["energies"]
+                common = set(mine) & set(first)
+                diffs = [abs(mine[k] - first[k]) for k in common]
+                r["labels_only_here"] = sorted(set(mine) - set(first))
+                r["labels_only_in_first"] = sorted(set(first) - set(mine))
+                r["max_energy_difference_ev"] = max(diffs) if diffs else None
+                r["same_labels_as_first"] = (
+                    not r["labels_only_here"]
+                    and not r["labels_only_in_first"]
+                    and all(d < 1e-4 for d in diffs)
                 )
-                r["same_labels_as_first"] = same
             report["campaign"] = [{k: v for k, v in r.items() if k != "energies"} for r in runs]
         if "kills" in parts:
             report["kills"] = kills_run(base, args)
@@ -259,7 +267,9 @@ def main() -> None:
             f"campaign, {r['workers']} workers: {r['wall_s']:.0f} s, {r['state']}, "
             f"{r['fireworks']} Fireworks, run twice {r['run_more_than_once']}, labels "
             f"{r['labels']} (duplicated {r['labels_duplicated']}), same labels as "
-            f"{counts[0]} worker(s): {r['same_labels_as_first']}; lock acquisitions "
+            f"{counts[0]} worker(s): {r['same_labels_as_first']} (max |ΔE| "
+            f"{r['max_energy_difference_ev']}, only here {r['labels_only_here']}, only there "
+            f"{r['labels_only_in_first']}); lock acquisitions "
             f"{lw['acquisitions']}, mean {lw.get('mean_ms', 0):.1f} ms, "
             f"max {lw.get('max_s', 0):.2f} s"
         )
