@@ -5,17 +5,19 @@ agree; :func:`fingerprint` hashes those three, so a store query on one indexed f
 structures worth handing to :class:`~pymatgen.analysis.structure_matcher.StructureMatcher`.
 
 Within such a group (many polymorphs of one formula: carbon, SiO₂), :class:`ShapeFilter` drops the
-pairs whose lattices cannot match before the matcher sees them. The matcher reduces both cells to
-their primitive, Niggli-reduced form, scales them to one volume per site (``scale=True``) and then
-needs a basis of one lattice whose lengths are within ``ltol`` (20 %) of the other's. The
-invariant of :func:`lattice_shape` is that reduced cell's size and its three lengths divided by
-the cube root of the volume per site (scale-free, so the volume scaling changes nothing); a pair
-is kept when every length ratio is within ``exp(±SHAPE_TOLERANCE)`` (+28 % / −22 %, wider than
-the matcher's ±20 %: ``ln 1.2 = 0.18`` was the largest ratio among 415 matching pairs of the
-synthesised sample, the matcher may map onto a basis other than the Niggli one), or when the
-reduced sizes differ (then the matcher's supercell logic decides). ``benchmarks/dedup_scale.py``
-checks on a sample that no pair the plain matcher matches is dropped. The filter also keeps each
-structure's reduced cell, so the matcher reduces every structure once instead of twice per pair.
+pairs whose lattices cannot match before the matcher sees them. ``StructureMatcher.fit(query,
+stored)`` reduces both cells to their primitive, Niggli-reduced form, scales them to one volume
+per site (``scale=True``) and then needs three vectors of the *query's* lattice whose lengths are
+within ``ltol`` (20 %) of the stored cell's reduced lengths. The query's shortest vectors are then
+at most 1.2 × the stored lengths, while they may be much shorter (the test is one-sided: ``fit``
+is not symmetric). The invariant of :func:`lattice_shape` is the reduced cell's size and its
+three lengths divided by the cube root of the volume per site (scale-free, so the volume scaling
+changes nothing); a pair is compared unless some query length exceeds the stored one by more
+than ``exp(SHAPE_TOLERANCE)`` (×1.28, against the matcher's ×1.2 plus its angle tolerance;
+800 random one-atom lattice pairs that match reached ln 1.2 = 0.182 exactly), or when the reduced
+sizes differ (then the matcher's supercell logic decides). ``benchmarks/dedup_scale.py`` checks on
+a sample that no pair the plain matcher matches is dropped. The filter also keeps each structure's
+reduced cell, so the matcher reduces every structure once instead of twice per pair.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 
 #: StructureMatcher tolerances for uniqueness and novelty (DESIGN.md §5).
 DEDUP_TOLERANCES = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5.0}
-#: Largest ``|ln(a₁ / a₂)|`` of a reduced, scale-free lattice length for a pair to be compared.
+#: Largest ``ln(query length / stored length)`` of a reduced, scale-free lattice length for a pair
+#: to be compared (the other way is not bounded: see the module's docstring).
 SHAPE_TOLERANCE = 0.25
 
 
@@ -182,9 +185,10 @@ class ShapeFilter:
         return self._stacked
 
     def compatible(self, shape: np.ndarray | None) -> np.ndarray:
-        """Return, per stored structure, whether one of this ``shape`` may match it.
+        """Return, per stored structure, whether a query of this ``shape`` may match it.
 
-        ``None`` (a query without a reduced cell) is compatible with everything.
+        ``None`` (a query without a reduced cell) is compatible with everything. One-sided: a
+        query length may be any shorter than the stored one, at most ``exp(tolerance)`` longer.
         """
         if not self.pairs:
             return np.zeros(0, dtype=bool)
@@ -194,8 +198,8 @@ class ShapeFilter:
         with np.errstate(invalid="ignore"):
             unknown = np.isnan(stored[:, 0])
             other_size = stored[:, 0] != shape[0]
-            ratio = np.abs(np.log(stored[:, 1:] / shape[1:]))
-            close = np.all(ratio <= self.tolerance, axis=1)
+            longer = np.log(shape[1:] / stored[:, 1:])
+            close = np.all(longer <= self.tolerance, axis=1)
         return unknown | other_size | close
 
     def candidates(self, structure: Structure, reduced: Structure | None) -> list[Reduced]:

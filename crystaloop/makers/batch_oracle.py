@@ -7,12 +7,14 @@ default), which relaxes them in batches of ``batch_size`` with
 of the per-structure sub-flow's output (``subject_id``, ``oracle``, ``calc_id``, ``energy``,
 ``structure``, ``band_gap``, ``entry``), so the label step cannot tell the engines apart; a
 structure that failed gets ``{"subject_id", "oracle", "error"}`` and the label step records the
-reason. The calculation id is the job's uuid and the structure's position, the same on a rerun
+reason; a batch that raises (out of memory, a model error) fails its structures alone, with the
+error. The calculation id is the job's uuid and the structure's position, the same on a rerun
 of the job, so labels stay exactly-once.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +61,7 @@ class BatchOracleMaker(Maker):
         from jobflow import CURRENT_JOB
         from pymatgen.core import Structure
 
-        from crystaloop.ml.batch_relax import load_potential, relax_batch
+        from crystaloop.ml.batch_relax import RelaxResult, load_potential, relax_batch
         from crystaloop.settings import load_settings
 
         if len(structures) != len(subject_ids):
@@ -71,11 +73,16 @@ class BatchOracleMaker(Maker):
         cells = [Structure.from_dict(s) if isinstance(s, dict) else s for s in structures]
         device = self.device or load_settings().device
         potential = load_potential(self.oracle, device)
-        calc = CURRENT_JOB.job.uuid if CURRENT_JOB.job is not None else "local"
+        calc = CURRENT_JOB.job.uuid if CURRENT_JOB.job is not None else str(uuid.uuid4())
         out: list[dict[str, Any]] = []
         for start in range(0, len(cells), self.batch_size):
             chunk = cells[start : start + self.batch_size]
-            for offset, result in enumerate(relax_batch(chunk, potential, self.options)):
+            try:
+                results = relax_batch(chunk, potential, self.options)
+            except Exception as err:  # one batch failing (memory, a model error) fails it alone
+                reason = f"batch of {len(chunk)} failed: {type(err).__name__}: {err}"[:300]
+                results = [RelaxResult(error=reason) for _ in chunk]
+            for offset, result in enumerate(results):
                 i = start + offset
                 if result.error is not None or result.structure is None:
                     out.append(

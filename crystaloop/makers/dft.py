@@ -89,6 +89,8 @@ class DFTMaker(Maker):
             raise ValueError(f"unknown oracle {self.oracle!r}; known: {', '.join(ORACLES)}")
         if self.engine not in ENGINES:
             raise ValueError(f"unknown oracle engine {self.engine!r}; known: {', '.join(ENGINES)}")
+        if self.engine == "torchsim" and self.prerelax_maker is not None:
+            raise ValueError("the torchsim engine relaxes in one batch: it takes no prerelax_maker")
         if self.engine == "torchsim" and self.oracle not in POTENTIALS:
             raise ValueError(
                 f"the torchsim engine has no batched {self.oracle} potential; it batches "

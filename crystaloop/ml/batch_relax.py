@@ -134,12 +134,17 @@ def relax_batch(
     converged_fn = ts.generate_force_convergence_fn(force_tol=options.force_tol)
     steps = 0
     while active:
-        for _ in range(options.check_every):
+        chunk = min(options.check_every, options.max_steps - steps)
+        for _ in range(chunk):
             state = update_fn(state)
-        steps += options.check_every
+        steps += chunk
         with torch.no_grad():
             ratio = state.volume / start_volume
-            collapsed = (ratio < options.min_volume_ratio) | (ratio > options.max_volume_ratio)
+            per_system_energy = state.energy.detach().reshape(-1)
+            broken = ~torch.isfinite(ratio) | ~torch.isfinite(per_system_energy)
+            collapsed = (
+                (ratio < options.min_volume_ratio) | (ratio > options.max_volume_ratio) | broken
+            )
             converged = converged_fn(state, None)
             done = converged | collapsed | (steps >= options.max_steps)
         if not bool(done.any()):
@@ -150,6 +155,9 @@ def relax_batch(
             index = active[position]
             result = results[index]
             result.steps = steps
+            if bool(broken[position]):
+                result.error = f"non-finite energy or volume after {steps} steps"
+                continue
             if bool(collapsed[position]):
                 result.error = (
                     f"cell volume left [{options.min_volume_ratio}, {options.max_volume_ratio}]"

@@ -93,19 +93,18 @@ def _find_one(self: Any, filter: Any = None, *args: Any, **kwargs: Any) -> Any: 
 
 def _limited(original: Callable[..., Any]) -> Callable[..., Any]:
     def _compute_results(self: Any, with_limit_and_skip: bool = False) -> Any:
-        if (
-            not with_limit_and_skip
-            or not self._limit
-            or self._results  # the full list is there already
-            or self.collection.codec_options.tz_aware
-        ):
+        if not with_limit_and_skip or not self._limit or self.collection.codec_options.tz_aware:
             return original(self, with_limit_and_skip)
+        key = (self._factory, self._skip, self._limit)
         cached = getattr(self, "_crystaloop_limited", None)
-        if cached is None or cached[0] is not self._factory:
-            stop = self._skip + abs(self._limit)
-            cached = (self._factory, list(itertools.islice(self._factory(), self._skip, stop)))
-            self._crystaloop_limited = cached
-        return cached[1]
+        if cached is not None and cached[0] == key:
+            return cached[1]  # a cursor being iterated keeps the list it started on
+        if self._results and self._factory_last_generated_results == self._factory:
+            return original(self, with_limit_and_skip)  # the full list is there already
+        stop = self._skip + abs(self._limit)
+        results = list(itertools.islice(self._factory(), self._skip, stop))
+        self._crystaloop_limited = (key, results)
+        return results
 
     return _compute_results
 
@@ -200,8 +199,33 @@ def _forget_sort_keys(store: Any, key: Any) -> None:
             keys.pop(encoded, None)
 
 
-def _sorted_matches(store: Any, spec: Any, sort: list[tuple[str, int]]) -> Iterator[dict]:
-    """Yield the documents matching ``spec`` in ``sort`` order (mongomock's order, ties natural)."""
+def _with_stored_keys(store: Any, keys: list[Any]) -> Iterator[tuple[Any, dict]]:
+    """Yield ``(stored key, document)`` for the stored keys ``keys`` (missing ones skipped).
+
+    The key comes from the file, not re-encoded from the decoded ``_id`` (an embedded-document
+    or regex ``_id`` decodes to another type than it was stored from).
+    """
+    table = store._documents
+    with store._rwlock.reader():
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = table._connection.execute(
+                f"SELECT {table.ID}, {table.DOC} FROM {table._table_name} "  # noqa: S608
+                f"WHERE {table.ID} IN ({marks})",
+                chunk,
+            ).fetchall()
+            found = dict(rows)
+            for key in chunk:
+                if key in found:
+                    yield key, table._decode_doc(found[key])
+
+
+def _sorted_keys(store: Any, spec: Any, sort: list[tuple[str, int]]) -> list[Any]:
+    """Return the stored keys of the candidates of ``spec`` in ``sort`` order (ties natural).
+
+    Raises what mongomock's sort keys raise (the caller then takes mongomock's path).
+    """
     fields = tuple(name for name, _ in sort)
     store._remove_expired_documents()
     by_key = _sort_keys_of(store, fields)
@@ -209,15 +233,18 @@ def _sorted_matches(store: Any, spec: Any, sort: list[tuple[str, int]]) -> Itera
     keys = index.candidates(spec)
     ordered = index.in_natural_order(index._docs if keys is None else keys)
     missing = [k for k in ordered if k not in by_key]
-    for doc in store._get_many(missing):
-        by_key[store._index_key(doc["_id"])] = tuple(
-            _mm_filtering.resolve_sort_key(name, doc) for name in fields
-        )
+    for key, doc in _with_stored_keys(store, missing):
+        by_key[key] = tuple(_mm_filtering.resolve_sort_key(name, doc) for name in fields)
     ordered = [k for k in ordered if k in by_key]
     for position in reversed(range(len(sort))):  # stable sorts, last key first, as mongomock
         ordered.sort(key=lambda k: by_key[k][position], reverse=sort[position][1] < 0)
+    return ordered
+
+
+def _matches_in_order(store: Any, spec: Any, ordered: list[Any]) -> Iterator[dict]:
+    """Yield the documents of ``ordered`` (stored keys) that match ``spec``, decoded lazily."""
     for start in range(0, len(ordered), _SORTED_CHUNK):
-        for doc in store._get_many(ordered[start : start + _SORTED_CHUNK]):
+        for _, doc in _with_stored_keys(store, ordered[start : start + _SORTED_CHUNK]):
             if _mm_filtering.filter_applies(spec, doc):
                 yield doc
 
@@ -235,9 +262,13 @@ def _sorted_fast(original: Callable[..., Any]) -> Callable[..., Any]:
         store = self._store
         if store.is_empty or len(store._get_query_index()._docs) > MAX_CACHED_SORT:
             return original(self, spec, sort, fields, as_class)
+        try:
+            ordered = _sorted_keys(store, spec, list(sort))
+        except Exception:  # a value mongomock cannot order: its own path decides (and raises)
+            return original(self, spec, sort, fields, as_class)
         return (
             self._copy_only_fields(doc, fields, as_class)
-            for doc in _sorted_matches(store, spec, list(sort))
+            for doc in _matches_in_order(store, spec, ordered)
         )
 
     return _get_dataset

@@ -77,3 +77,25 @@ def test_matching_reduced_cells_gives_the_plain_matchers_answer():
         got = fit_reduced(matcher, query, reduced_cell(query), other, reduced_cell(other))
         assert got == expected
         assert fit_reduced(matcher, query, None, other, reduced_cell(other)) == expected
+
+
+def test_the_filter_is_one_sided_as_the_matcher_is():
+    """fit(query, stored) holds although the query's reduced a is 23 % shorter (not symmetric)."""
+    from crystaloop.chem.dedup import first_match, first_reduced_match, try_reduced_cell
+
+    stored = Structure(
+        Lattice.from_parameters(2.8364, 2.8364, 2.8364, 102.921, 106.503, 119.493),
+        ["Cu"],
+        [[0, 0, 0]],
+    )
+    query = Structure(
+        Lattice.from_parameters(3.2765, 3.1679, 2.9059, 107.911, 111.493, 124.483),
+        ["Cu"],
+        [[0, 0, 0]],
+    )
+    matcher = dedup_matcher()
+    assert first_match(query, [("s", stored)], matcher) == "s"
+    assert not matcher.fit(stored, query)
+    group = ShapeFilter([("s", stored)])
+    cell = try_reduced_cell(query)
+    assert first_reduced_match(query, cell, group.candidates(query, cell), matcher) == "s"

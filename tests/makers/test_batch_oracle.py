@@ -60,3 +60,22 @@ def test_a_batch_job_refuses_mismatched_ids():
         BatchOracleMaker.make.original(BatchOracleMaker(), [perovskite()], ["a", "b"])
     with pytest.raises(ValueError, match="batch_size"):
         BatchOracleMaker(batch_size=0)
+
+
+def test_a_batch_that_raises_fails_its_structures_with_the_reason(monkeypatch):
+    import crystaloop.ml.batch_relax as batch_relax
+    from crystaloop.makers.batch_oracle import BatchOracleMaker
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(batch_relax, "relax_batch", broken)
+    monkeypatch.setattr(batch_relax, "load_potential", lambda name, device: object())
+    maker = BatchOracleMaker(batch_size=1)
+    out = BatchOracleMaker.make.original(maker, [perovskite(), perovskite()], ["a", "b"])
+    assert [r["subject_id"] for r in out] == ["a", "b"]
+    assert all("CUDA out of memory" in r["error"] for r in out)
+    with pytest.raises(ValueError, match="no prerelax_maker"):
+        from crystaloop.makers import DFTMaker
+
+        DFTMaker(oracle="sevennet", engine="torchsim", prerelax_maker=maker)

@@ -146,3 +146,41 @@ def test_document_deepcopy_through_bson_only_when_nothing_changes():
     out = document_deepcopy(doc)
     assert out == doc and out["when"].microsecond == 1  # BSON would have dropped it: plain copy
     assert out["a"][1] is not doc["a"][1]
+
+
+def test_sorted_queries_find_documents_whose_id_is_a_document(tmp_path):
+    coll = EmbeddedClient(tmp_path / "db")["test"]["ids"]
+    coll.insert_many([{"_id": {"x": 1}, "a": 3}, {"_id": 2, "a": 1}, {"_id": "s", "a": 2}])
+    assert [d["a"] for d in coll.find({}, sort=[("a", 1)])] == [1, 2, 3]
+    got = coll.find_one_and_update({"a": 3}, {"$set": {"b": 1}}, sort=[("a", -1)])
+    assert got["_id"] == {"x": 1}
+
+
+def test_a_cursor_follows_later_changes_of_skip_and_limit(pair):
+    embedded, plain = pair
+    for coll in (embedded, plain):
+        cursor = coll.find({}, sort=[("n", 1)]).limit(2)
+        assert cursor[0]["n"] == 0
+        assert [d["n"] for d in cursor[3:5]] == [3, 4]
+    for coll in (embedded, plain):
+        cursor = coll.find({}, sort=[("n", 1)]).limit(1)
+        assert next(cursor)["n"] == 0
+    assert [d["n"] for d in embedded.find({}, sort=[("n", 1)]).skip(2).limit(3)] == [2, 3, 4]
+
+
+def test_an_unorderable_sort_value_takes_mongomocks_own_path(tmp_path):
+    from bson.timestamp import Timestamp
+
+    coll = EmbeddedClient(tmp_path / "db")["test"]["t"]
+    coll.insert_many([{"n": 1, "t": 5}, {"n": 2, "t": Timestamp(1, 1)}])
+    plain = mongomock.MongoClient()["test"]["t"]
+    plain.insert_many([{"n": 1, "t": 5}, {"n": 2, "t": Timestamp(1, 1)}])
+    try:
+        want = [d["n"] for d in plain.find({"n": 1}, sort=[("t", 1)])]
+    except NotImplementedError:
+        want = None
+    try:
+        got = [d["n"] for d in coll.find({"n": 1}, sort=[("t", 1)])]
+    except NotImplementedError:
+        got = None
+    assert got == want
