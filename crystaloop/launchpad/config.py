@@ -65,8 +65,8 @@ def initialize_launchpad(settings: CrystaloopSettings) -> bool:
     """
     from crystaloop.stores.jobstore import ensure_output_indexes
 
+    launchpad = get_launchpad(settings)  # a MongoDB server that cannot be reached fails here
     ensure_output_indexes(settings)
-    launchpad = get_launchpad(settings)
     if launchpad.fw_id_assigner.count_documents({}) > 0:
         return False
     launchpad.reset("", require_password=False)

@@ -56,7 +56,7 @@ def _make_store(settings: CrystaloopSettings, collection: str, key: str) -> Stor
     )
 
 
-#: Packages whose ValueErrors describe a database that cannot be opened (see :func:`_cannot_open`).
+#: Packages whose ValueErrors describe a database that cannot be opened (see :func:`cannot_open`).
 _CLIENT_PACKAGES = ("pymongo", "litemongo")
 
 
@@ -70,7 +70,7 @@ def _raised_in(err: BaseException) -> str:
     return str(tb.tb_frame.f_globals.get("__name__", ""))
 
 
-def _cannot_open(err: BaseException) -> bool:
+def cannot_open(err: BaseException) -> bool:
     """Return True when ``err`` means "this database cannot be reached or opened".
 
     - MongoDB: pymongo's ``PyMongoError`` family (``ServerSelectionTimeoutError``,
@@ -97,7 +97,7 @@ def open_store(settings: CrystaloopSettings, collection: str) -> Store:
     """Return the connected store of one collection (``corpus``, ``labels``, ...).
 
     Only the errors that mean the database cannot be reached or opened become a
-    ``ConnectionError`` (see :func:`_cannot_open`); any other exception (a TypeError from a
+    ``ConnectionError`` (see :func:`cannot_open`); any other exception (a TypeError from a
     bug, ...) propagates unchanged.
 
     Raises
@@ -118,7 +118,7 @@ def open_store(settings: CrystaloopSettings, collection: str) -> Store:
         for field in indexed:
             store.ensure_index(field)
     except Exception as err:
-        if not _cannot_open(err):
+        if not cannot_open(err):
             raise
         where = store.name
         raise ConnectionError(f"cannot open store {where}: {type(err).__name__}: {err}") from err

@@ -48,11 +48,26 @@ def jobflow_config(settings: CrystaloopSettings) -> dict[str, Any]:
 
 
 def ensure_output_indexes(settings: CrystaloopSettings) -> None:
-    """Create the indexes jobflow's lookups of job outputs need (idempotent)."""
+    """Create the indexes jobflow's lookups of job outputs need (idempotent).
+
+    Raises
+    ------
+    ConnectionError
+        When the database cannot be reached or opened.
+    """
+    from crystaloop.stores.factory import cannot_open
+
     store = job_store(settings).docs_store
-    store.connect()
     try:
-        for field in OUTPUT_INDEXES:
-            store.ensure_index(field)
-    finally:
-        store.close()
+        store.connect()
+        try:
+            for field in OUTPUT_INDEXES:
+                store.ensure_index(field)
+        finally:
+            store.close()
+    except Exception as err:
+        if cannot_open(err):
+            raise ConnectionError(
+                f"cannot index the job outputs: {type(err).__name__}: {err}"
+            ) from err
+        raise
