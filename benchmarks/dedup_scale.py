@@ -41,11 +41,6 @@ SEED = 0
 GROUP_OF = {el: group for group in ELEMENT_GROUPS for el in group}
 
 
-def real_structures(max_sites: int = 20) -> list:
-    """Return the package's real structures of at most ``max_sites`` sites."""
-    return package_structures(max_sites)
-
-
 def _substituted(structure, rng):
     elements = sorted({el.symbol for el in structure.composition.elements})
     old = str(rng.choice(elements))
@@ -184,7 +179,7 @@ def main() -> None:
 
     rng = np.random.default_rng(SEED)
     t0 = time.perf_counter()
-    real = real_structures()
+    real = package_structures(20)
     corpus = corpus_of(real, args.corpus, rng)
     cands, kinds = candidates_of(corpus, args.candidates, rng)
     make_s = time.perf_counter() - t0
