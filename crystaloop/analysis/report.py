@@ -161,6 +161,58 @@ def discoveries_table(data: ReportData, limit: int = 50) -> str:
     return _table(header, rows, text_columns=2) + more
 
 
+def lineage_table(data: ReportData, limit: int = 50) -> str:
+    """Return the table of the modified candidates and their parents ("" when there are none).
+
+    Each row: the candidate, its parent (a near miss), the parent's E_hull, how far the
+    candidate got (screens, selection) and its own E_hull when the oracle labelled it.
+    """
+    children = [r for r in data.generated if r.get("parent")]
+    if not children:
+        return ""
+    labels = {r["subject_id"]: r for r in data.labelled}
+
+    def e_hull(subject: str) -> Any:
+        return (labels.get(subject) or {}).get("e_hull")
+
+    def stable(subject: str) -> str:
+        return {True: "yes", False: "no"}.get((labels.get(subject) or {}).get("stable"), "–")
+
+    rows = [
+        [
+            c["candidate_id"],
+            c["parent"],
+            c["formula"],
+            e_hull(c["parent"]),
+            c["status"] if c["status"] != "screened_out" else f"screened out ({c['stage']})",
+            c.get("selection") or "–",
+            e_hull(c["candidate_id"]),
+            stable(c["candidate_id"]),
+        ]
+        for c in children[:limit]
+    ]
+    header = [
+        "candidate",
+        "parent (near miss)",
+        "formula",
+        "parent E_hull",
+        "screens",
+        "selection",
+        "E_hull",
+        "stable",
+    ]
+    more = (
+        f'<p class="note">{len(children) - limit} more not shown.</p>'
+        if len(children) > limit
+        else ""
+    )
+    return (
+        '<h2>Modified near misses</h2>\n<p class="note">Candidates the structure modifier made '
+        "from oracle-labelled near misses (a little above the stability threshold), with their "
+        "parents.</p>\n" + _table(header, rows, text_columns=3) + more
+    )
+
+
 def render_html(data: ReportData, figures: list[tuple[str, str, str, bytes]]) -> str:
     """Return the page: header, tables and the figures ``(file, title, caption, png bytes)``."""
     h = data.header
@@ -233,6 +285,7 @@ surrogate that scored the iteration's candidates, against their new labels.</p>
 {iteration_tables(data)}
 <h2>Stable discoveries</h2>
 {discoveries_table(data)}
+{lineage_table(data)}
 <h2>Figures</h2>
 {figure_html}
 <h2>Models</h2>

@@ -45,7 +45,8 @@ class ReportData:
     #: One row per oracle-labelled candidate (see :func:`.discovery.discoveries`).
     labelled: list[dict[str, Any]]
     #: One row per generated candidate: iteration, formula, elements, status, stage, space group,
-    #: selection, oracle state and the surrogate's predictions.
+    #: selection, oracle state, the surrogate's predictions and the ``parent`` a modified
+    #: candidate was made from (``None`` for a generated one).
     generated: list[dict[str, Any]]
     hull: HullData | None
     fireworks: dict[str, dict[str, int]]
@@ -236,6 +237,7 @@ def gather(
             "oracle",
             "audit",
             "scores",
+            "parent",
         ],
     ):
         generated.append(
@@ -251,6 +253,7 @@ def gather(
                 "oracle": d.get("oracle"),
                 "audit": bool(d.get("audit")),
                 "scores": d.get("scores") or {},
+                "parent": d.get("parent"),
             }
         )
     labelled = discoveries(settings, campaign, hull=hull)

@@ -116,6 +116,27 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Keep the starting generator: no fine-tuning on discoveries (a baseline).",
         ),
         click.option(
+            "--modifier",
+            help="Structure modifier (name or directory): candidates labelled a little above "
+            "the stability threshold are modified toward a more stable polymorph and join the "
+            "next iteration (e.g. carbon24 with --generator carbon24).",
+        ),
+        click.option(
+            "--modify-margin",
+            default=0.1,
+            show_default=True,
+            type=click.FloatRange(0),
+            help="With --modifier: a near miss has threshold < E_hull ≤ threshold + this "
+            "(eV/atom).",
+        ),
+        click.option(
+            "--modify-samples",
+            default=2,
+            show_default=True,
+            type=click.IntRange(1),
+            help="With --modifier: modified structures per near miss.",
+        ),
+        click.option(
             "--dry-run",
             is_flag=True,
             help="Print the resolved plan (oracle and its Makers, models, budget, policy, "

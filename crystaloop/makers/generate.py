@@ -102,8 +102,12 @@ class GenerateMaker(Maker):
             raise ValueError("the substitution source makes no CSP batch: leave composition None")
 
     @crystaloop_job("generate", GenerateOutput)
-    def make(self, campaign: str, iteration: int = 0) -> GenerateOutput:
+    def make(self, campaign: str, iteration: int = 0, modified: Any = None) -> GenerateOutput:
         """Make the batch; return a reference to it (rows ``{candidate_id, structure}``).
+
+        ``modified`` (a :class:`~crystaloop.schemas.ModifyOutput` of the previous iteration)
+        adds the modifier's structures after the source's, each row naming its ``parent`` and
+        the modifier as its ``generator``.
 
         Records a source could not use (a prototype without oxidation states, a composition
         PyXtal cannot place) are counted in the output, the first few named, all of them in
@@ -166,10 +170,11 @@ class GenerateMaker(Maker):
                 structures, skipped = random_search_rows(self, structures, campaign, iteration)
                 generator = f"random-search(pyxtal) of {generator} compositions"
         seconds = time.perf_counter() - start
-        rows = (
+        rows = [
             {"candidate_id": f"{campaign}:{iteration}:{k}", "structure": s.as_dict()}
             for k, s in enumerate(structures)
-        )
+        ]
+        rows += modified_rows(modified, artifacts, campaign, iteration, len(rows))
         ref = put_batch(artifacts, rows)
         if skipped:
             log.warning(
@@ -184,7 +189,8 @@ class GenerateMaker(Maker):
             campaign=campaign,
             iteration=iteration,
             batch=ref,
-            n=len(structures),
+            n=len(rows),
+            modified=len(rows) - len(structures),
             generator=generator,
             sampling_seconds=round(seconds, 3),
             source=self.source,
@@ -193,6 +199,33 @@ class GenerateMaker(Maker):
             skipped_batch=put_batch(artifacts, skipped) if skipped else None,
             resampling=resampling,
         )
+
+
+def modified_rows(
+    modified: Any, artifacts: Any, campaign: str, iteration: int, start: int
+) -> list[dict[str, Any]]:
+    """Return the batch rows of a modify step's structures, numbered from ``start``.
+
+    Each row is ``{candidate_id, structure, parent, generator}``; none without ``modified`` or
+    when it modified nothing.
+    """
+    from crystaloop.schemas import ModifyOutput
+    from crystaloop.stores.candidates import get_batch
+
+    if modified is None:
+        return []
+    out = ModifyOutput.model_validate(modified)
+    if out.batch is None:
+        return []
+    return [
+        {
+            "candidate_id": f"{campaign}:{iteration}:{start + k}",
+            "structure": row["structure"],
+            "parent": row["parent"],
+            "generator": f"modifier {out.model}",
+        }
+        for k, row in enumerate(get_batch(artifacts, out.batch))
+    ]
 
 
 def sample_batch(

@@ -82,6 +82,10 @@ class LabelMaker(Maker):
         labels of reference phases; ``mp2020``, the corrected Materials Project entries of the
         ``hull_entries`` store with the oracle's labels (VASP only, each label corrected by
         MP2020 compatibility like the entries).
+    near_miss_margin
+        Candidates with ``stable_threshold < E_hull ≤ stable_threshold + near_miss_margin``
+        are near misses: the output lists them and hands their relaxed structures on (an
+        artifact) to the structure modifier. 0 (the default): none.
     """
 
     name: str = "label"
@@ -89,6 +93,7 @@ class LabelMaker(Maker):
     stable_threshold: float = STABLE_THRESHOLD
     target: str = "e_form"
     hull: str = "oracle"
+    near_miss_margin: float = 0.0
 
     @crystaloop_job("label", LabelOutput, tolerate_missing=True)
     def make(
@@ -114,6 +119,19 @@ class LabelMaker(Maker):
             entries = HullEntryStore(open_store(settings, "hull_entries"))
         out, docs = self.label(results, subjects, campaign, iteration, labels, entries)
         labels.upsert(docs)
+        if out.near_miss:
+            from crystaloop.stores.artifacts import artifact_store
+            from crystaloop.stores.candidates import put_batch
+
+            near = set(out.near_miss)
+            out.near_misses = put_batch(
+                artifact_store(settings),
+                (
+                    {"candidate_id": d.subject_id, "structure": d.structure, "e_hull": d.e_hull}
+                    for d in docs
+                    if d.subject_id in near
+                ),
+            )
         states: dict[str, tuple[str, str | None]] = {
             sid: ("failed", reason)
             for sid, reason in out.failures.items()
@@ -240,13 +258,18 @@ class LabelMaker(Maker):
         if hull_entries is not None and self.hull == "mp2020":
             others += hull_entries.phases({d.chemsys for d in docs})
         hull = energies_above_hull(targets, others, refs) if targets else {}
-        errors, audited, within, new_stable = [], 0, 0, []
+        errors, audited, within, new_stable, near_miss = [], 0, 0, [], []
         for doc in docs:
             doc.e_hull = hull.get(doc.label_id)
             if doc.kind != "candidate":
                 continue
             if doc.e_hull is not None and doc.e_hull <= self.stable_threshold:
                 new_stable.append(doc.subject_id)
+            elif (
+                doc.e_hull is not None
+                and doc.e_hull <= self.stable_threshold + self.near_miss_margin
+            ):
+                near_miss.append(doc.subject_id)
             score = (rows[doc.subject_id].get("scores") or {}).get(self.target)
             truth = getattr(doc, self.target, None)
             if score is None or truth is None:
@@ -267,6 +290,7 @@ class LabelMaker(Maker):
             mae_before={self.target: sum(errors) / len(errors)} if errors else {},
             audited=audited,
             audit_within=within,
+            near_miss=near_miss,
         )
         return output, docs
 

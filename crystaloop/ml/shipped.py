@@ -1,7 +1,8 @@
 """Pretrained models shipped inside the package.
 
 Surrogates live in ``crystaloop/models/<name>/``; generators (bundles with ``csp/`` and
-``abinitio/`` sub-directories, or single generators) in ``crystaloop/models/generators/<name>/``.
+``abinitio/`` sub-directories, or single generators) in ``crystaloop/models/generators/<name>/``;
+structure modifiers in ``crystaloop/models/modifiers/<name>/``.
 """
 
 from __future__ import annotations
@@ -48,3 +49,19 @@ def shipped_generator_dir(name: str) -> Path | None:
         return None
     path = _root() / "generators" / name
     return path if path.is_dir() and _is_generator(path) else None
+
+
+def shipped_modifier_names() -> list[str]:
+    """Return the names of the shipped structure modifiers."""
+    root = _root() / "modifiers"
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "model.json").exists())
+
+
+def shipped_modifier_dir(name: str) -> Path | None:
+    """Return the directory of shipped modifier ``name``, or ``None``."""
+    if not name or "/" in name or name.startswith("."):
+        return None
+    path = _root() / "modifiers" / name
+    return path if (path / "model.json").exists() else None

@@ -13,6 +13,7 @@ from crystaloop.schemas.campaign import (
 from crystaloop.schemas.candidate import (
     CandidateDoc,
     GenerateOutput,
+    ModifyOutput,
     ScoreOutput,
     ScoreRecord,
     ScreenOutput,
@@ -44,6 +45,7 @@ __all__ = [
     "CandidateDoc",
     "CorpusEntry",
     "GenerateOutput",
+    "ModifyOutput",
     "HullEntryDoc",
     "LabelDoc",
     "LabelOutput",

@@ -43,6 +43,9 @@ class CandidateDoc(BaseModel):
         predictions are right (its selection stays ``predicted``).
     oracle, oracle_error
         ``done`` or ``failed`` once its oracle run has finished, and the failure's reason.
+    parent
+        The candidate this one was made from by the structure modifier (its oracle-relaxed
+        structure was a near miss), ``None`` for a generated one.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -69,6 +72,7 @@ class CandidateDoc(BaseModel):
     audit: bool = False
     oracle: Literal["done", "failed"] | None = None
     oracle_error: str | None = None
+    parent: str | None = None
 
 
 class GenerateOutput(BaseModel):
@@ -83,6 +87,10 @@ class GenerateOutput(BaseModel):
     (:class:`~crystaloop.ml.generative.sampling.ResampleReport`: ``rounds``, ``invalid_first``,
     ``replaced``, ``still_invalid``, ``redraws``, ``drawn``); empty when resampling
     is off. ``sampling_seconds`` includes the redraws.
+
+    ``modified`` counts the structure modifier's outputs of the previous iteration's near misses
+    that joined the batch (after the source's ``n - modified`` candidates, each naming its
+    ``parent``).
     """
 
     campaign: str
@@ -96,6 +104,37 @@ class GenerateOutput(BaseModel):
     skipped_examples: list[dict[str, str]] = Field(default_factory=list)
     skipped_batch: ArtifactRef | None = None
     resampling: dict[str, int] = Field(default_factory=dict)
+    modified: int = 0
+
+
+class ModifyOutput(BaseModel):
+    """Output of a modify job: the modified structures of an iteration's near misses.
+
+    Attributes
+    ----------
+    campaign, iteration
+        The iteration whose labels had the near misses.
+    batch
+        Rows ``{parent, sample, structure}`` (an artifact), ``None`` when there was nothing to
+        modify.
+    n
+        Modified structures.
+    parents
+        The near misses that were modified.
+    skipped
+        ``{candidate id: reason}`` of the near misses the modifier cannot take (an element it
+        never saw, too many atoms).
+    model
+        The modifier (directory name and the sha256 of its weights).
+    """
+
+    campaign: str
+    iteration: int
+    batch: ArtifactRef | None = None
+    n: int = 0
+    parents: list[str] = Field(default_factory=list)
+    skipped: dict[str, str] = Field(default_factory=dict)
+    model: str = ""
 
 
 class ScreenOutput(BaseModel):

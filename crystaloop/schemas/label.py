@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crystaloop.schemas.artifact import ArtifactRef
 from crystaloop.schemas.candidate import ScoreRecord
 
 #: Energy above the hull (eV/atom) at or below which a structure counts as stable: the one
@@ -160,6 +161,10 @@ class LabelOutput(BaseModel):
     audited, audit_within
         Audited accepted predictions that got a label, and how many were within the
         surrogate's tolerance of the oracle.
+    near_miss, near_misses
+        Candidates a little above the stability threshold (within the label step's
+        ``near_miss_margin``), and an artifact of their rows ``{candidate_id, structure
+        (oracle-relaxed), e_hull}`` for the structure modifier (``None`` when there are none).
     """
 
     campaign: str
@@ -172,6 +177,8 @@ class LabelOutput(BaseModel):
     mae_before: dict[str, float] = Field(default_factory=dict)
     audited: int = 0
     audit_within: int = 0
+    near_miss: list[str] = Field(default_factory=list)
+    near_misses: ArtifactRef | None = None
 
 
 class ModelDoc(BaseModel):

@@ -5,11 +5,14 @@
     bootstrap ─► oracle sub-flows of a corpus sample ─► label ─► train surrogate ─► next
     iteration i: generate ─► screen ─► score ─► select ─► dispatch
     dispatch    ─► oracle sub-flows (candidates + missing references, in parallel)
-                ─► label (tolerates failed runs) ─► train surrogate ─► train generator ─► next
+                ─► label (tolerates failed runs) ─► train surrogate ─► train generator
+                ─► modify near misses (optional) ─► next
     next        ─► stop rule? else Response(addition=iteration i+1)
 
 Every dynamic step returns ``Response(addition=...)``: the running FireWorks workflow grows by
 itself, and no ``store_inputs`` chain builds up (which ``replace`` would add each iteration).
+With a modifier, the label step's near misses (a little above the stability threshold) are
+modified and the outputs join the next iteration's generated batch, each naming its parent.
 Nothing downstream references the loop's final output; the stores hold the results. The
 iteration number, seeds and model references of every iteration are recorded in the
 ``campaigns`` store.
@@ -26,17 +29,15 @@ from jobflow import Flow, Maker, Response, job
 from crystaloop.makers.dft import DFTMaker
 from crystaloop.makers.generate import GenerateMaker
 from crystaloop.makers.label import LabelMaker
+from crystaloop.makers.modify import ModifyMaker
 from crystaloop.makers.score import ScoreMaker
 from crystaloop.makers.screen import ScreenMaker
 from crystaloop.makers.select import SelectMaker
 from crystaloop.makers.train import TrainSurrogateMaker
 from crystaloop.makers.train_generator import TrainGeneratorMaker
 from crystaloop.schemas import STABLE_THRESHOLD
-from crystaloop.workflows.references import (
-    bootstrap_subjects,
-    hull_entry_store,
-    reference_subjects,
-)
+from crystaloop.workflows.dispatch import dispatch
+from crystaloop.workflows.references import bootstrap_subjects
 from crystaloop.workflows.stop import stop_reason
 from crystaloop.workflows.tags import tag
 
@@ -71,6 +72,10 @@ class IterationMaker(Maker):
         ``mp2020`` (the corrected Materials Project entries of the ``hull_entries`` store; VASP
         only): set on the score and label steps, and systems with entries get no reference
         calculation.
+    modify, modify_margin
+        The structure modifier (``None``: none) and the margin above the stability threshold
+        within which a labelled candidate is a near miss it modifies (set on the label step);
+        its outputs join the next iteration's candidates.
     """
 
     name: str = "iteration"
@@ -85,9 +90,14 @@ class IterationMaker(Maker):
     max_reference_phases: int = 24
     phases_per_composition: int = 1
     hull: str = "oracle"
+    modify: ModifyMaker | None = None
+    modify_margin: float = 0.1
 
     def __post_init__(self) -> None:
         from crystaloop.chem.mp2020 import HULL_SOURCES
+
+        if self.modify_margin < 0:
+            raise ValueError(f"modify_margin must be ≥ 0, not {self.modify_margin}")
 
         if self.hull not in HULL_SOURCES:
             raise ValueError(f"unknown hull source {self.hull!r}; known: {', '.join(HULL_SOURCES)}")
@@ -95,7 +105,8 @@ class IterationMaker(Maker):
             raise ValueError(f"the mp2020 hull needs the vasp oracle, not {self.oracle.oracle}")
         name = self.oracle.oracle
         self.score = replace(self.score, oracle=name, hull=self.hull)
-        self.label = replace(self.label, oracle=name, hull=self.hull)
+        margin = self.modify_margin if self.modify is not None else 0.0
+        self.label = replace(self.label, oracle=name, hull=self.hull, near_miss_margin=margin)
         self.train_surrogate = replace(self.train_surrogate, oracle=name)
         self.train_generator = replace(self.train_generator, oracle=name)
 
@@ -108,13 +119,15 @@ class IterationMaker(Maker):
         budget: int,
         then: Any = None,
         calibration: dict[str, Any] | None = None,
+        modified: Any = None,
     ) -> Flow:
         """Return one iteration; ``then`` (a :class:`CampaignMaker`) continues after it.
 
         ``calibration``: the surrogate's latest confidence calibration (from the previous train
-        step), applied by the score step.
+        step), applied by the score step; ``modified``: the previous iteration's modify output,
+        whose structures join the generated batch.
         """
-        gen = replace(self.generate, model=generator).make(campaign, iteration)
+        gen = replace(self.generate, model=generator).make(campaign, iteration, modified)
         scr = self.screen.make(gen.output)
         sco = replace(self.score, model=surrogate).make(scr.output, calibration)
         sel = self.select.make(sco.output, budget=budget)
@@ -169,15 +182,27 @@ class IterationMaker(Maker):
             tg = self.train_generator.make(lab.output, generator, campaign, iteration)
             jobs.append(tg)
             gen_model = tg.output.model
+            tag(tg, campaign, iteration, "train")
+        modified = None
+        if self.modify is not None and train_generator:  # candidates' near misses, not bootstrap
+            mod = self.modify.make(lab.output, campaign, iteration)
+            tag(mod, campaign, iteration, "modify")
+            jobs.append(mod)
+            modified = mod.output
         nxt = next_iteration(
-            then, campaign, iteration, lab.output, ts.output.model, gen_model, ts.output.calibration
+            then,
+            campaign,
+            iteration,
+            lab.output,
+            ts.output.model,
+            gen_model,
+            ts.output.calibration,
+            modified,
         )
         nxt.name = "next"
         jobs.append(nxt)
         for stage, made in (("label", lab), ("train", ts), ("next", nxt)):
             tag(made, campaign, iteration, stage)
-        if train_generator:
-            tag(jobs[-2], campaign, iteration, "train")
         return Flow(jobs, name=f"{self.name} {iteration} oracle")
 
 
@@ -360,58 +385,6 @@ def start_campaign(maker: CampaignMaker, campaign: str) -> Response:
 
 
 @job
-def dispatch(
-    maker: IterationMaker, selected: Any, surrogate: str, generator: str, then: Any
-) -> Response:
-    """Add the oracle sub-flows of the selected candidates (and missing references) and the rest.
-
-    The candidates' scores come with the select step's output; their structures are read from
-    the ``candidates`` store in one query.
-    """
-    from crystaloop.schemas import OracleSubject, SelectOutput
-    from crystaloop.settings import load_settings
-    from crystaloop.stores.candidates import CandidateStore
-    from crystaloop.stores.corpus import CorpusStore
-    from crystaloop.stores.factory import open_store
-    from crystaloop.stores.labels import LabelStore
-
-    out = SelectOutput.model_validate(selected)
-    settings = load_settings()
-    audit = set(out.audit)
-    picks = {r.candidate_id: r for r in out.picks}
-    order = [*out.dft, *out.audit]
-    structures = CandidateStore(open_store(settings, "candidates")).structures(order)
-    subjects = [
-        OracleSubject(
-            subject_id=i,
-            kind="candidate",
-            structure=structures[i],
-            campaign=out.campaign,
-            iteration=out.iteration,
-            scores=picks[i].scores,
-            surrogate=out.surrogate,
-            audit=i in audit,
-        )
-        for i in order
-    ]
-    corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
-    refs = reference_subjects(
-        {r.chemsys for r in out.picks},
-        corpus,
-        LabelStore(open_store(settings, "labels")),
-        maker.oracle.oracle,
-        out.campaign,
-        out.iteration,
-        per_composition=maker.phases_per_composition,
-        max_compounds=maker.max_reference_phases,
-        hull_entries=hull_entry_store(maker.hull, settings),
-    )
-    flow = maker.collect(subjects + refs, out.campaign, out.iteration, surrogate, generator, then)
-    output = {"candidates": len(out.dft), "audits": len(out.audit), "references": len(refs)}
-    return Response(output=output, addition=flow)
-
-
-@job
 def next_iteration(
     maker: CampaignMaker,
     campaign: str,
@@ -420,8 +393,12 @@ def next_iteration(
     surrogate: str,
     generator: str,
     calibration: dict[str, Any] | None = None,
+    modified: Any = None,
 ) -> Response:
-    """Record the iteration; stop by the campaign's rules or add the next iteration."""
+    """Record the iteration; stop by the campaign's rules or add the next iteration.
+
+    ``modified`` (the iteration's modify output) goes to the next iteration's generate step.
+    """
     from crystaloop.schemas import IterationRecord, LabelOutput
     from crystaloop.settings import load_settings
     from crystaloop.stores.campaigns import CampaignStore, now
@@ -467,6 +444,7 @@ def next_iteration(
         maker.budget_for(used),
         maker,
         calibration,
+        modified,
     )
     return Response(output={"next": iteration + 1}, addition=flow)
 

@@ -84,6 +84,10 @@ class CampaignOptions:
     formula, max_eform, n_wanted
         A targeted design: up to ``n_wanted`` structures of ``formula`` with
         ``e_form ≤ max_eform`` (eV/atom); ``formula`` None: an open campaign.
+    modifier, modify_margin, modify_samples
+        A structure modifier (shipped name or directory; ``None``: none) applied to the
+        candidates whose label is ``stable_threshold < E_hull ≤ stable_threshold +
+        modify_margin``, ``modify_samples`` outputs each; they join the next iteration.
     """
 
     campaign_id: str | None = None
@@ -107,6 +111,9 @@ class CampaignOptions:
     formula: str | None = None
     max_eform: float | None = None
     n_wanted: int = 10
+    modifier: str | None = None
+    modify_margin: float = 0.1
+    modify_samples: int = 2
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> CampaignOptions:
@@ -206,6 +213,8 @@ def build_campaign(
         ),
         train_generator=TrainGeneratorMaker(frozen=options.freeze_generator),
         hull=settings.hull,
+        modify=modify_maker(options),
+        modify_margin=options.modify_margin,
     )
     common = dict(
         iteration=iteration,
@@ -235,6 +244,29 @@ def build_campaign(
     except ValueError as err:
         raise CampaignError(str(err)) from err
     return campaign, maker
+
+
+def modify_maker(options: CampaignOptions) -> Any:
+    """Return the campaign's :class:`~crystaloop.makers.modify.ModifyMaker`, or ``None``.
+
+    Raises
+    ------
+    CampaignError
+        For an unknown modifier, a negative margin or fewer than one sample.
+    """
+    from crystaloop.makers.modify import ModifyMaker
+    from crystaloop.ml.checkpoint import CheckpointError
+    from crystaloop.ml.modify.checkpoint import find_modifier
+
+    if options.modifier is None:
+        return None
+    if options.modify_margin < 0 or options.modify_samples < 1:
+        raise CampaignError("modify_margin must be ≥ 0 and modify_samples ≥ 1")
+    try:
+        find_modifier(options.modifier)
+    except CheckpointError as err:
+        raise CampaignError(str(err)) from err
+    return ModifyMaker(model=options.modifier, samples=options.modify_samples, seed=options.seed)
 
 
 def _class_path(obj: Any) -> str:
@@ -329,6 +361,14 @@ def campaign_plan(maker: CampaignMaker, campaign: str) -> dict[str, Any]:
             "surrogate_min_new_labels": it.train_surrogate.min_new_labels,
             "generator_frozen": it.train_generator.frozen,
             "generator_min_new_stable": it.train_generator.min_new_stable,
+        },
+        "modification": None
+        if it.modify is None
+        else {
+            "modifier": it.modify.model,
+            "near_miss": f"{maker.stable_threshold:g} < E_hull ≤ "
+            f"{maker.stable_threshold + it.modify_margin:g} eV/atom",
+            "samples": it.modify.samples,
         },
     }
     plan.update(maker.query())

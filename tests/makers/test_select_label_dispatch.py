@@ -175,7 +175,7 @@ def test_dispatch_reads_the_structures_once_and_hands_the_scores_on(settings, mo
     from crystaloop.stores.candidates import CandidateStore
     from crystaloop.stores.factory import open_store
     from crystaloop.workflows import IterationMaker
-    from crystaloop.workflows.campaign import dispatch
+    from crystaloop.workflows.dispatch import dispatch
 
     records = [_record(i, -0.5) for i in range(3)] + [_record(7, -0.1, 0.3, 0.2)]
     store = CandidateStore(open_store(settings, "candidates"))

@@ -42,12 +42,25 @@ class CSPLayer(nn.Module):
         )
 
     def forward(
-        self, h: Tensor, frac: Tensor, gram: Tensor, src: Tensor, dst: Tensor, batch: Tensor
+        self,
+        h: Tensor,
+        frac: Tensor,
+        gram: Tensor,
+        src: Tensor,
+        dst: Tensor,
+        batch: Tensor,
+        edge_extra: Tensor | None = None,
     ) -> Tensor:
-        """Update node features ``h`` (``gram``: ``(B, 9)`` flattened ``L Lᵀ``)."""
+        """Update node features ``h`` (``gram``: ``(B, 9)`` flattened ``L Lᵀ``).
+
+        ``edge_extra`` (``(E, hidden)``), when given, is added to every message (a condition
+        per edge, e.g. the source structure of a modifier).
+        """
         hn = self.norm(h)
         fourier = fourier_features(frac[src] - frac[dst], self.n_freq)
         messages = self.edge_mlp(torch.cat([hn[dst], hn[src], gram[batch[dst]], fourier], dim=-1))
+        if edge_extra is not None:
+            messages = messages + edge_extra
         aggregated = scatter_mean(messages, dst, h.shape[0])
         return h + self.node_mlp(torch.cat([hn, aggregated], dim=-1))
 
@@ -83,6 +96,8 @@ class CSPNet(nn.Module):
         time: Tensor,
         batch: Tensor,
         edges: tuple[Tensor, Tensor],
+        node_extra: Tensor | None = None,
+        edge_extra: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """Return ``(lattice_out (B,3,3), coord_out (N,3), type_out (N,NUM_TYPES) or None)``.
 
@@ -100,12 +115,17 @@ class CSPNet(nn.Module):
             ``(N,)`` crystal of every atom.
         edges
             ``(src, dst)`` of the fully connected graphs.
+        node_extra, edge_extra
+            Optional ``(N, hidden)`` / ``(E, hidden)`` condition features added to the input
+            node features and to every layer's messages (a modifier's source structure).
         """
         src, dst = edges
         h = self.input(torch.cat([self.type_embedding(types), time[batch]], dim=-1))
+        if node_extra is not None:
+            h = h + node_extra
         gram = (lattice @ lattice.transpose(1, 2)).flatten(1)
         for layer in self.layers:
-            h = layer(h, frac, gram, src, dst, batch)
+            h = layer(h, frac, gram, src, dst, batch, edge_extra)
         h = self.out_norm(h)
         graph = scatter_mean(h, batch, lattice.shape[0])
         lattice_out = self.lattice_head(graph).view(-1, 3, 3) @ lattice

@@ -95,13 +95,21 @@ class GenerativeModel(nn.Module):
         edges: tuple[Tensor, Tensor],
         spacegroup: Tensor | None = None,
         eform: Tensor | None = None,
+        **context: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor | None]:
         """Evaluate the denoiser at times ``time`` in [0, 1] (one per crystal).
 
         With ``config.coord_mean_free`` the coordinate output has zero mean over each
         crystal's atoms (a translation of the crystal is neither learnt nor sampled).
+        ``context`` holds per-batch conditions of subclasses (a modifier's source structure),
+        turned into features by :meth:`context_features`.
         """
         emb = timestep_embedding(time, self.config.time_dim)
+        node_extra, edge_extra, graph_extra = self.context_features(
+            frac, lattice, num_atoms, batch, edges, **context
+        )
+        if graph_extra is not None:
+            emb = emb + graph_extra
         if self.conditions is not None:
             n = num_atoms.shape[0]
             if spacegroup is None:
@@ -109,10 +117,34 @@ class GenerativeModel(nn.Module):
             if eform is None:
                 eform = torch.full((n,), float("nan"), device=frac.device)
             emb = emb + self.conditions(spacegroup, eform)
-        lattice_out, coord_out, type_out = self.denoiser(types, frac, lattice, emb, batch, edges)
+        lattice_out, coord_out, type_out = self.denoiser(
+            types, frac, lattice, emb, batch, edges, node_extra, edge_extra
+        )
         if self.config.coord_mean_free:
             coord_out = remove_crystal_mean(coord_out, batch, num_atoms)
         return lattice_out, coord_out, type_out
+
+    def context_features(
+        self,
+        frac: Tensor,
+        lattice: Tensor,
+        num_atoms: Tensor,
+        batch: Tensor,
+        edges: tuple[Tensor, Tensor],
+        **context: Tensor,
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        """Return ``(node, edge, graph)`` condition features of ``context`` (none here).
+
+        Subclasses that take a per-batch condition (a source structure) override it.
+
+        Raises
+        ------
+        TypeError
+            When ``context`` is given to a model that takes none.
+        """
+        if context:
+            raise TypeError(f"this generator takes no context ({', '.join(sorted(context))})")
+        return None, None, None
 
     def coord_target(self, target: Tensor, batch: CrystalBatch) -> Tensor:
         """Return the coordinate target, mean-free per crystal with ``config.coord_mean_free``."""
@@ -127,8 +159,21 @@ class GenerativeModel(nn.Module):
         spacegroup, eform = drop_conditions(batch, self.config.p_uncond)
         edges = dense_edges(batch.num_atoms)
         return self.network(
-            types, frac, lattice, time, batch.num_atoms, batch.batch, edges, spacegroup, eform
+            types,
+            frac,
+            lattice,
+            time,
+            batch.num_atoms,
+            batch.batch,
+            edges,
+            spacegroup,
+            eform,
+            **self.batch_context(batch),
         )
+
+    def batch_context(self, batch: CrystalBatch) -> dict[str, Tensor]:
+        """Return the ``context`` of :meth:`network` that a training batch carries (none here)."""
+        return {}
 
     def check_batch(self, batch: CrystalBatch) -> None:
         """Raise ``ValueError`` for crystals the model cannot take."""
@@ -221,12 +266,9 @@ class CrystalFlow(GenerativeModel):
         t = torch.rand(batch.num_graphs, device=batch.frac.device)
         t_atom = t[batch.batch]
         lattice1 = batch.lattice / self.lattice_factor(batch.num_atoms)
-        lattice_t, lattice_u = self.lattice_path.interpolate(
-            self.lattice_path.prior(lattice1), lattice1, t
-        )
-        frac_t, coord_u = self.coord_path.interpolate(
-            self.coord_path.prior(batch.frac), batch.frac, t_atom
-        )
+        lattice0, frac0 = self.flow_priors(batch, lattice1)
+        lattice_t, lattice_u = self.lattice_path.interpolate(lattice0, lattice1, t)
+        frac_t, coord_u = self.coord_path.interpolate(frac0, batch.frac, t_atom)
         types1 = batch.onehot()
         if cfg.predicts_types:
             types_t, type_u = self.type_path.interpolate(
@@ -241,6 +283,14 @@ class CrystalFlow(GenerativeModel):
             nn.functional.mse_loss(coord_v, self.coord_target(coord_u, batch)),
             type_loss,
         )
+
+    def flow_priors(self, batch: CrystalBatch, lattice1: Tensor) -> tuple[Tensor, Tensor]:
+        """Return the starting ``(normalised lattice, frac)`` of a batch's training paths.
+
+        Here the priors: a standard normal lattice and uniform coordinates. A subclass may
+        start from something else (a modifier: from the source structure).
+        """
+        return self.lattice_path.prior(lattice1), self.coord_path.prior(batch.frac)
 
 
 def build_model(config: GeneratorConfig) -> GenerativeModel:

@@ -133,8 +133,10 @@ class _Evaluator:
         spacegroup: Tensor | None,
         eform: Tensor | None,
         options: SamplerOptions,
+        context: dict[str, Tensor] | None = None,
     ) -> None:
         self.model = model
+        self.context = context or {}
         self.num_atoms = num_atoms
         self.batch = batch_index(num_atoms)
         self.edges = dense_edges(num_atoms)
@@ -142,6 +144,8 @@ class _Evaluator:
         conditioned = spacegroup is not None or eform is not None
         self.guided = conditioned and options.guidance != 1.0 and model.conditions is not None
         self.guidance = options.guidance
+        if self.guided and self.context:
+            raise ValueError("classifier-free guidance is not available with a context condition")
         device = num_atoms.device
         self.autocast = (
             torch.autocast(device.type, dtype=torch.bfloat16)
@@ -176,6 +180,7 @@ class _Evaluator:
                     self.edges,
                     self.spacegroup,
                     self.eform,
+                    **self.context,
                 )
                 return tuple(o.float() if o is not None else None for o in out)  # type: ignore[return-value]
             out = self.model.network(
@@ -237,11 +242,19 @@ def sample_diffusion(
     options: SamplerOptions = SamplerOptions(),
     spacegroup: Tensor | None = None,
     eform: Tensor | None = None,
+    context: dict[str, Tensor] | None = None,
+    prior: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Return ``(lattice Å (B,3,3), frac (N,3), numbers (N,))`` by predictor–corrector sampling."""
+    """Return ``(lattice Å (B,3,3), frac (N,3), numbers (N,))`` by predictor–corrector sampling.
+
+    ``context`` goes to every network evaluation (a modifier's source structure); diffusion
+    always starts from its priors (``prior`` must be ``None``).
+    """
+    if prior is not None:
+        raise ValueError("diffusion samples from its priors: no starting structure")
     cfg = model.config
     device, b = num_atoms.device, num_atoms.shape[0]
-    evaluate = _Evaluator(model, num_atoms, spacegroup, eform, options)
+    evaluate = _Evaluator(model, num_atoms, spacegroup, eform, options, context)
     steps = min(options.steps or cfg.timesteps, cfg.timesteps)
     times = torch.linspace(cfg.timesteps, 1, steps).round().long().unique_consecutive().tolist()
     step_lr = step_size(model, options, len(times))
@@ -273,12 +286,21 @@ def sample_flow(
     options: SamplerOptions = SamplerOptions(),
     spacegroup: Tensor | None = None,
     eform: Tensor | None = None,
+    context: dict[str, Tensor] | None = None,
+    prior: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Return ``(lattice Å, frac, numbers)`` by Euler integration of the learnt velocity."""
+    """Return ``(lattice Å, frac, numbers)`` by Euler integration of the learnt velocity.
+
+    ``context`` goes to every network evaluation; ``prior`` (normalised lattice ``(B,3,3)``,
+    frac ``(N,3)``) replaces the lattice and coordinate priors (a modifier starts from its
+    source structure).
+    """
     device, b = num_atoms.device, num_atoms.shape[0]
-    evaluate = _Evaluator(model, num_atoms, spacegroup, eform, options)
+    evaluate = _Evaluator(model, num_atoms, spacegroup, eform, options, context)
     steps = options.steps or 50
     lattice, frac, types = _priors(model, num_atoms, numbers)
+    if prior is not None:
+        lattice, frac = prior
     atom = evaluate.batch
     dt = 1.0 / steps
     for i in range(steps):
@@ -300,10 +322,12 @@ def sample_batch(
     options: SamplerOptions = SamplerOptions(),
     spacegroup: Tensor | None = None,
     eform: Tensor | None = None,
+    context: dict[str, Tensor] | None = None,
+    prior: tuple[Tensor, Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Sample one batch with the model's own sampler."""
+    """Sample one batch with the model's own sampler (``context``, ``prior``: as theirs)."""
     sampler = sample_diffusion if isinstance(model, CrystalDiffusion) else sample_flow
-    return sampler(model, num_atoms, numbers, options, spacegroup, eform)  # type: ignore[arg-type]
+    return sampler(model, num_atoms, numbers, options, spacegroup, eform, context, prior)  # type: ignore[arg-type]
 
 
 def check_request(

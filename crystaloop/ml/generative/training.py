@@ -99,10 +99,15 @@ class GeneratorTrainResult:
     recipe: dict[str, Any] = field(default_factory=dict)
 
 
-def _batches(items: Sequence[CrystalArrays], batch_size: int, rng: np.random.Generator | None):
+def _batches(
+    items: Sequence[Any],
+    batch_size: int,
+    rng: np.random.Generator | None,
+    collate: Callable[[Sequence[Any]], Any] = collate_crystals,
+):
     order = rng.permutation(len(items)) if rng is not None else np.arange(len(items))
     for start in range(0, len(items), batch_size):
-        yield collate_crystals([items[i] for i in order[start : start + batch_size]])
+        yield collate([items[i] for i in order[start : start + batch_size]])
 
 
 @torch.no_grad()
@@ -112,14 +117,19 @@ def validation_loss(
     batch_size: int = 256,
     device: str = "cpu",
     seed: int = 1234,
+    collate: Callable[[Sequence[Any]], Any] = collate_crystals,
 ) -> float:
-    """Return the mean loss over ``items`` with fixed noise (same seed every call)."""
+    """Return the mean loss over ``items`` with fixed noise (same seed every call).
+
+    ``collate`` stacks items into a batch the model's loss takes (crystals by default; a
+    modifier's source–target pairs).
+    """
     model.eval()
     total, count = 0.0, 0
     cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):  # CPU and CUDA generators restored afterwards
         torch.manual_seed(seed)
-        for batch in _batches(items, batch_size, None):
+        for batch in _batches(items, batch_size, None, collate):
             n = batch.num_graphs
             total += float(model.loss(batch.to(device))["loss"]) * n
             count += n
@@ -132,6 +142,7 @@ def train_generator(
     val: Sequence[CrystalArrays],
     options: GeneratorTrainOptions,
     log: Callable[[str], None] | None = None,
+    collate: Callable[[Sequence[Any]], Any] = collate_crystals,
 ) -> GeneratorTrainResult:
     """Train ``model`` in place; leave it with the averaged weights of the best validation loss.
 
@@ -152,6 +163,9 @@ def train_generator(
         Training options.
     log
         Called with one line per evaluated epoch.
+    collate
+        Stacks training items into a batch (:func:`collate_crystals`; a modifier passes its
+        pair collation).
     """
     if not train:
         raise ValueError("no training crystals")
@@ -185,7 +199,7 @@ def train_generator(
         model.train()
         sums: dict[str, float] = {}
         seen = 0
-        for batch in _batches(train, options.batch_size, rng):
+        for batch in _batches(train, options.batch_size, rng, collate):
             lr = options.lr * schedule(step, time.perf_counter() - start)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -207,7 +221,9 @@ def train_generator(
             options.time_limit is not None and time.perf_counter() - start > options.time_limit
         )
         if val and (epoch % options.eval_every == 0 or last or out_of_time):
-            row["val_loss"] = validation_loss(evaluated, val, device=options.device)
+            row["val_loss"] = validation_loss(
+                evaluated, val, device=options.device, collate=collate
+            )
             if row["val_loss"] < result.best_val_loss:
                 result.best_val_loss, result.best_epoch = row["val_loss"], epoch
                 best_state = copy.deepcopy(evaluated.state_dict())

@@ -1,0 +1,176 @@
+"""Polymorph pairs of seed 001's structure modification: less stable → most stable of a group.
+
+A *polymorph group* is the crystals with the same formula per primitive cell (``C12``,
+``Ti2O4``): the same atoms, so a source and its target have the same atom count and types and
+can be paired atom by atom. Every member but the lowest in energy becomes the source of a pair
+whose target is the group's most stable member, with ``ΔE = E_source − E_target`` (eV/atom,
+≥ 0) as a condition. The target's atoms are ordered and shifted to lie as near as possible to
+the source's (:func:`align_to_source`), so that "atom ``i``" means the same atom on both sides
+(Palette's pixel alignment, for crystals).
+
+Groups go to train / validation / test whole (split by their formula: seed 001's leakage rule).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from crystaloop.ml.generative.crystal import CrystalArrays, CrystalBatch, collate_crystals
+
+#: Most atoms a pair may have: alignment is a Hungarian assignment per candidate shift.
+MAX_PAIR_ATOMS = 64
+
+
+def group_key(crystal: CrystalArrays) -> str:
+    """Return the formula per primitive cell of a crystal (its polymorph group), e.g. ``C12``.
+
+    Elements in order of atomic number, each with its count in the cell.
+    """
+    from pymatgen.core.periodic_table import Element
+
+    zs, counts = np.unique(crystal.numbers, return_counts=True)
+    return "".join(
+        f"{Element.from_Z(int(z)).symbol}{int(c)}" for z, c in zip(zs, counts, strict=True)
+    )
+
+
+def polymorph_groups(
+    crystals: Iterable[CrystalArrays], min_size: int = 2
+) -> dict[str, list[CrystalArrays]]:
+    """Return the crystals by polymorph group, each sorted by energy (``eform``, eV/atom).
+
+    A crystal's ``eform`` holds its energy per atom here (formation or total: only differences
+    within a group are used). Groups of fewer than ``min_size`` crystals have no pair and are
+    left out.
+
+    Raises
+    ------
+    ValueError
+        When a crystal has no finite energy (naming it).
+    """
+    groups: dict[str, list[CrystalArrays]] = defaultdict(list)
+    for crystal in crystals:
+        if not np.isfinite(crystal.eform):
+            raise ValueError(
+                f"record {crystal.source_id or '?'}: no energy per atom; a polymorph pair needs "
+                "the energies of its group"
+            )
+        groups[group_key(crystal)].append(crystal)
+    return {
+        key: sorted(members, key=lambda c: (c.eform, c.source_id))
+        for key, members in sorted(groups.items())
+        if len(members) >= min_size
+    }
+
+
+def _min_image(diff: np.ndarray) -> np.ndarray:
+    return diff - np.round(diff)
+
+
+def align_to_source(source: CrystalArrays, target: CrystalArrays) -> CrystalArrays:
+    """Return ``target`` with its atoms reordered and shifted to lie nearest the source's.
+
+    For every shift that puts one target atom of the source's first atom's species on that atom,
+    atoms of each species are assigned by the Hungarian algorithm on squared minimum-image
+    fractional distances; the shift and assignment of least total cost win. The structure is
+    unchanged (a permutation and a rigid translation).
+
+    Raises
+    ------
+    ValueError
+        When the two crystals do not have the same atoms.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    if sorted(source.numbers.tolist()) != sorted(target.numbers.tolist()):
+        raise ValueError(
+            f"{target.source_id or 'target'} and {source.source_id or 'source'} do not have the "
+            "same atoms: not polymorphs of one group"
+        )
+    if source.num_atoms > MAX_PAIR_ATOMS:
+        raise ValueError(f"a pair has {source.num_atoms} atoms, more than {MAX_PAIR_ATOMS}")
+    anchor = source.numbers[0]
+    best_cost, best = np.inf, None
+    for k in np.flatnonzero(target.numbers == anchor):
+        shifted = np.mod(target.frac - target.frac[k] + source.frac[0], 1.0)
+        order = np.empty(source.num_atoms, dtype=np.int64)
+        cost = 0.0
+        for z in np.unique(source.numbers):
+            s_idx = np.flatnonzero(source.numbers == z)
+            t_idx = np.flatnonzero(target.numbers == z)
+            d = _min_image(shifted[t_idx][None, :, :] - source.frac[s_idx][:, None, :])
+            matrix = (d**2).sum(-1)
+            rows, cols = linear_sum_assignment(matrix)
+            order[s_idx[rows]] = t_idx[cols]
+            cost += float(matrix[rows, cols].sum())
+        if cost < best_cost:
+            best_cost, best = cost, (shifted, order)
+    assert best is not None
+    shifted, order = best
+    return replace(target, frac=shifted[order], numbers=target.numbers[order])
+
+
+@dataclass(frozen=True)
+class PolymorphPair:
+    """A less stable polymorph (``source``) and its group's most stable one (``target``).
+
+    ``target.eform`` holds ``ΔE = E_source − E_target`` (eV/atom), the condition;
+    ``target.spacegroup`` the target's space group (0 when unknown).
+    """
+
+    source: CrystalArrays
+    target: CrystalArrays
+    group: str
+
+    @property
+    def delta_e(self) -> float:
+        """``E_source − E_target``, eV/atom."""
+        return float(self.target.eform)
+
+
+def polymorph_pairs(groups: dict[str, list[CrystalArrays]]) -> list[PolymorphPair]:
+    """Return one pair per member of each group but its most stable (sorted groups)."""
+    pairs = []
+    for key, members in groups.items():
+        best = members[0]
+        for source in members[1:]:
+            aligned = align_to_source(source, best)
+            target = replace(aligned, eform=float(source.eform - best.eform))
+            pairs.append(PolymorphPair(source=source, target=target, group=key))
+    return pairs
+
+
+@dataclass
+class PairBatch(CrystalBatch):
+    """A batch of targets (the :class:`CrystalBatch` fields) with their sources' geometry.
+
+    Attributes
+    ----------
+    source_frac
+        ``(N, 3)`` fractional coordinates of the source atoms, aligned with the targets'.
+    source_lattice
+        ``(B, 3, 3)`` source lattice rows, Å.
+    """
+
+    source_frac: Tensor = None  # type: ignore[assignment]
+    source_lattice: Tensor = None  # type: ignore[assignment]
+
+
+def collate_pairs(pairs: Sequence[PolymorphPair]) -> PairBatch:
+    """Stack pairs into one :class:`PairBatch` (float32)."""
+    targets = collate_crystals([p.target for p in pairs])
+    return PairBatch(
+        **vars(targets),
+        source_frac=torch.tensor(
+            np.concatenate([p.source.frac for p in pairs]), dtype=torch.float32
+        ),
+        source_lattice=torch.tensor(
+            np.stack([p.source.lattice for p in pairs]), dtype=torch.float32
+        ),
+    )
