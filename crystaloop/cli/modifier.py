@@ -53,6 +53,14 @@ def _read(paths: tuple[Path, ...], settings: Any, energy_label: str | None, sg: 
     "structure plus noise) or noise (the generator's priors; diffusion always).",
 )
 @click.option("--source-noise", default=0.05, show_default=True, type=click.FloatRange(0, 1))
+@click.option(
+    "--targets-per-source",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Pairs per source: the group's most stable member, plus this minus one other members "
+    "of lower energy drawn at random (downhill pairs; test pairs keep the most stable only).",
+)
 @click.option("--size", type=click.Choice(list(SIZES)), default="small", show_default=True)
 @click.option("--cond-spacegroup", is_flag=True, help="Also condition on the target's space group.")
 @click.option(
@@ -77,6 +85,7 @@ def train_modifier_command(
     kind: str,
     prior: str | None,
     source_noise: float,
+    targets_per_source: int,
     size: str,
     cond_spacegroup: bool,
     from_generator: str | None,
@@ -116,7 +125,7 @@ def train_modifier_command(
         raise click.BadParameter(str(err)) from err
     crystals = _read(data_paths, settings, energy_label, cond_spacegroup)
     with data_errors():
-        splits = pair_splits(crystals, plan)
+        splits = pair_splits(crystals, plan, targets_per_source)
     if not splits["train"]:
         raise click.ClickException("no polymorph group fell in the training split")
     device = check_device(device or settings.device)
@@ -136,6 +145,7 @@ def train_modifier_command(
     training = {
         "data": [str(p) for p in data_paths],
         "energy_label": energy_label,
+        "targets_per_source": targets_per_source,
         "split": {**plan.as_dict(), "by": "polymorph group (formula per primitive cell)"},
         "initialised_from": from_generator,
         **({"description": description} if description else {}),

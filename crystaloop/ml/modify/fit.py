@@ -16,11 +16,15 @@ from crystaloop.ml.modify.pairs import PolymorphPair, polymorph_groups, polymorp
 SPLITS = ("train", "val", "test")
 
 
-def pair_splits(crystals: Sequence[CrystalArrays], plan: Any) -> dict[str, list[PolymorphPair]]:
+def pair_splits(
+    crystals: Sequence[CrystalArrays], plan: Any, targets_per_source: int = 1
+) -> dict[str, list[PolymorphPair]]:
     """Return the polymorph pairs of ``crystals`` split by group (formula per cell).
 
     ``plan`` is a :class:`~crystaloop.ml.data.split.SplitPlan`: a group goes whole to the split
     its formula hashes to, so no group is in two splits (seed 001's leakage rule).
+    ``targets_per_source`` (:func:`~crystaloop.ml.modify.pairs.polymorph_pairs`) applies to
+    train and validation; test pairs always point at the most stable member only (the metric).
 
     Raises
     ------
@@ -31,7 +35,12 @@ def pair_splits(crystals: Sequence[CrystalArrays], plan: Any) -> dict[str, list[
     if not groups:
         raise ValueError("no polymorph group: no formula per cell has two structures")
     by_split = plan.partition(list(groups.items()), lambda item: item[0])
-    return {name: polymorph_pairs(dict(by_split[name])) for name in SPLITS}
+    return {
+        name: polymorph_pairs(
+            dict(by_split[name]), targets_per_source if name != "test" else 1, plan.seed
+        )
+        for name in SPLITS
+    }
 
 
 def new_modifier(

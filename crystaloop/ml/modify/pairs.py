@@ -4,7 +4,9 @@ A *polymorph group* is the crystals with the same formula per primitive cell (``
 ``Ti2O4``): the same atoms, so a source and its target have the same atom count and types and
 can be paired atom by atom. Every member but the lowest in energy becomes the source of a pair
 whose target is the group's most stable member, with ``ΔE = E_source − E_target`` (eV/atom,
-≥ 0) as a condition. The target's atoms are ordered and shifted to lie as near as possible to
+≥ 0) as a condition (seed 001's pairs). With ``targets_per_source > 1`` each source also gets
+pairs to other, randomly chosen members lower in energy ("downhill" pairs, each with its own
+ΔE): a group then teaches more than its one most stable structure. The target's atoms are ordered and shifted to lie as near as possible to
 the source's (:func:`align_to_source`), so that "atom ``i``" means the same atom on both sides
 (Palette's pixel alignment, for crystals).
 
@@ -134,15 +136,33 @@ class PolymorphPair:
         return float(self.target.eform)
 
 
-def polymorph_pairs(groups: dict[str, list[CrystalArrays]]) -> list[PolymorphPair]:
-    """Return one pair per member of each group but its most stable (sorted groups)."""
+def polymorph_pairs(
+    groups: dict[str, list[CrystalArrays]], targets_per_source: int = 1, seed: int = 0
+) -> list[PolymorphPair]:
+    """Return the pairs of each group's members but its most stable (groups sorted by energy).
+
+    Each source is paired with the most stable member, and with ``targets_per_source - 1``
+    other members of lower energy drawn at random (seeded; fewer when fewer exist).
+
+    Raises
+    ------
+    ValueError
+        When ``targets_per_source`` is below 1.
+    """
+    if targets_per_source < 1:
+        raise ValueError(f"targets_per_source must be at least 1, not {targets_per_source}")
+    rng = np.random.default_rng(seed)
     pairs = []
     for key, members in groups.items():
-        best = members[0]
-        for source in members[1:]:
-            aligned = align_to_source(source, best)
-            target = replace(aligned, eform=float(source.eform - best.eform))
-            pairs.append(PolymorphPair(source=source, target=target, group=key))
+        for i, source in enumerate(members[1:], start=1):
+            lower = [j for j in range(1, i) if members[j].eform < source.eform]
+            extra = min(targets_per_source - 1, len(lower))
+            picks = rng.choice(lower, size=extra, replace=False).tolist() if extra else []
+            for j in [0, *sorted(picks)]:
+                best = members[j]
+                aligned = align_to_source(source, best)
+                target = replace(aligned, eform=float(source.eform - best.eform))
+                pairs.append(PolymorphPair(source=source, target=target, group=key))
     return pairs
 
 

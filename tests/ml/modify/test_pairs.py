@@ -110,3 +110,30 @@ def test_the_split_keeps_every_group_whole():
 def test_no_group_means_no_pairs():
     with pytest.raises(ValueError, match="no polymorph group"):
         pair_splits([arrays(cscl(), -2.9, "cscl")], SplitPlan(0.1, 0.1, 0))
+
+
+def test_downhill_pairs_add_lower_members_as_targets():
+    members = [arrays(rocksalt(5.6 + 0.1 * k), -3.2 + 0.1 * k, f"m{k}") for k in range(4)]
+    groups = polymorph_groups(members)
+    assert len(polymorph_pairs(groups)) == 3
+    pairs = polymorph_pairs(groups, targets_per_source=3, seed=1)
+    by_source = {}
+    for p in pairs:
+        by_source.setdefault(p.source.source_id, []).append(p.target.source_id)
+        assert p.delta_e > 0
+    assert by_source == {"m1": ["m0"], "m2": ["m0", "m1"], "m3": ["m0", "m1", "m2"]}
+    with pytest.raises(ValueError, match="targets_per_source"):
+        polymorph_pairs(groups, targets_per_source=0)
+    kcl = [
+        arrays(
+            Structure(Lattice.cubic(3.6 + 0.1 * k), ["K", "Cl"], [[0] * 3, [0.5] * 3]),
+            -2.0 - 0.01 * k,
+            f"k{k}",
+        )
+        for k in range(3)
+    ]
+    best = {"Na1Cl1": "m0", "Cl1K1": "k2"}
+    for seed in range(4):  # wherever the groups fall, test pairs point at the most stable only
+        splits = pair_splits(members + kcl, SplitPlan(0.3, 0.3, seed=seed), targets_per_source=3)
+        assert all(p.target.source_id == best[p.group] for p in splits["test"])
+        assert len([p for p in splits["train"] if p.group == "Na1Cl1"]) in (0, 6)
