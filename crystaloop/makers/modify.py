@@ -54,8 +54,9 @@ class ModifyMaker(Maker):
     def make(self, labelled: Any, campaign: str, iteration: int) -> ModifyOutput:
         """Modify the near misses of ``labelled`` (a :class:`LabelOutput` or its reference).
 
-        A near miss the modifier cannot take (an element it never saw, too many atoms) is
-        skipped with its reason in the output, not an error of the job.
+        A near miss the modifier cannot take (an element it never saw, too many atoms, a cell
+        pymatgen cannot reduce) is skipped with its reason in the output, not an error of the
+        job: the optional branch never stalls the campaign.
         """
         from pymatgen.core import Structure
 
@@ -80,13 +81,18 @@ class ModifyMaker(Maker):
         model = load_modifier(directory, device=settings.device)
         sources, drops, skipped = [], [], {}
         for row in get_batch(artifacts, out.near_misses):
-            crystal = crystal_arrays(
-                Structure.from_dict(row["structure"]), source_id=row["candidate_id"]
-            )
             try:
+                crystal = crystal_arrays(
+                    Structure.from_dict(row["structure"]), source_id=row["candidate_id"]
+                )
                 check_sources(model, [crystal])
-            except ValueError as err:
+            except ValueError as err:  # the model cannot take it: its reason
                 skipped[row["candidate_id"]] = str(err)
+                continue
+            except Exception as err:  # pymatgen cannot reduce it: said, not a stalled campaign
+                skipped[row["candidate_id"]] = (
+                    f"{row['candidate_id']}: cannot reduce its cell ({type(err).__name__}: {err})"
+                )
                 continue
             sources.append(crystal)
             drops.append(float(row["e_hull"]))

@@ -184,7 +184,8 @@ class IterationMaker(Maker):
             gen_model = tg.output.model
             tag(tg, campaign, iteration, "train")
         modified = None
-        if self.modify is not None and train_generator:  # candidates' near misses, not bootstrap
+        last = then is not None and iteration + 1 >= then.max_iterations
+        if self.modify is not None and train_generator and not last:  # not bootstrap, not last
             mod = self.modify.make(lab.output, campaign, iteration)
             tag(mod, campaign, iteration, "modify")
             jobs.append(mod)

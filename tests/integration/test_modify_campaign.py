@@ -77,7 +77,8 @@ def test_the_campaign_finishes_with_a_modify_step(finished):
             {"state": 1, "spec.crystaloop.iteration": 1},
         )
     )
-    assert {fw["spec"]["crystaloop"]["iteration"] for fw in fws} == {0, 1}
+    # the last iteration's near misses have no next iteration to join: not modified
+    assert {fw["spec"]["crystaloop"]["iteration"] for fw in fws} == {0}
     assert {fw["state"] for fw in fws} == {"COMPLETED"}
 
 

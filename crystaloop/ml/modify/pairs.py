@@ -6,9 +6,9 @@ can be paired atom by atom. Every member but the lowest in energy becomes the so
 whose target is the group's most stable member, with ``ΔE = E_source − E_target`` (eV/atom,
 ≥ 0) as a condition (seed 001's pairs). With ``targets_per_source > 1`` each source also gets
 pairs to other, randomly chosen members lower in energy ("downhill" pairs, each with its own
-ΔE): a group then teaches more than its one most stable structure. The target's atoms are ordered and shifted to lie as near as possible to
-the source's (:func:`align_to_source`), so that "atom ``i``" means the same atom on both sides
-(Palette's pixel alignment, for crystals).
+ΔE): a group then teaches more than its one most stable structure. The target's atoms are
+ordered and shifted to lie as near as possible to the source's (:func:`align_to_source`), so
+that "atom ``i``" means the same atom on both sides (Palette's pixel alignment, for crystals).
 
 Groups go to train / validation / test whole (split by their formula: seed 001's leakage rule).
 """
