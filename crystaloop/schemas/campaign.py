@@ -107,10 +107,15 @@ class CampaignRecord(BaseModel):
 
 
 class IterationStatus(BaseModel):
-    """One row of ``crystaloop status``: the candidates of an iteration by where they went."""
+    """One row of ``crystaloop status``: the candidates of an iteration by where they went.
+
+    ``modified``: how many of the ``generated`` are the modifier's outputs of the previous
+    iteration's near misses.
+    """
 
     iteration: int
     generated: int
+    modified: int = 0
     valid: int
     selected: int
     dft_done: int

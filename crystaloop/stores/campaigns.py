@@ -127,6 +127,7 @@ def campaign_status(settings: CrystaloopSettings, campaign: str) -> CampaignStat
             IterationStatus(
                 iteration=i,
                 generated=counts["generated"],
+                modified=counts["modified"],
                 valid=counts["passed"],
                 selected=counts["dft"],
                 dft_done=counts["done"],

@@ -107,10 +107,14 @@ class CandidateStore:
         return {int(i) for i in self.store.distinct("iteration", {"campaign": campaign})}
 
     def route_counts(self, campaign: str, iteration: int) -> dict[str, int]:
-        """Return how many candidates of one iteration were generated, passed, routed, labelled."""
+        """Return how many candidates of one iteration were generated, passed, routed, labelled.
+
+        ``modified``: how many of the generated are the modifier's (they have a ``parent``).
+        """
         q = {"campaign": campaign, "iteration": iteration}
         return {
             "generated": self.store.count(q),
+            "modified": self.store.count({**q, "parent": {"$ne": None}}),
             "passed": self.store.count({**q, "status": "passed"}),
             "dft": self.store.count({**q, "selection": "dft"}),
             "predicted": self.store.count({**q, "selection": "predicted"}),

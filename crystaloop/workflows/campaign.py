@@ -462,8 +462,9 @@ def _progress_line(campaign: str, record: Any, candidates: Any) -> str:
         f", audit {record.audit_within}/{record.audited} within tolerance" if record.audited else ""
     )
     return (
-        f"[{campaign}] iteration {record.iteration}: generated {counts['generated']}, "
-        f"passed screens {counts['passed']}, to oracle {counts['dft']}, "
+        f"[{campaign}] iteration {record.iteration}: generated {counts['generated']}"
+        + (f" ({counts['modified']} modified near misses)" if counts.get("modified") else "")
+        + f", passed screens {counts['passed']}, to oracle {counts['dft']}, "
         f"accepted as predicted {counts['predicted']}{audit}, failed {counts['failed']}, "
         f"new stable {record.new_stable}, surrogate MAE before retraining {mae}"
     )

@@ -97,6 +97,8 @@ def test_near_misses_come_back_as_candidates_with_their_parents(finished):
     assert all(d["generator"].startswith("modifier mod@") for d in children)
     assert all(d["formula"] == "C" for d in children)
     assert all(d["status"] in ("passed", "screened_out") for d in children)
+    rows = {r.iteration: r for r in campaign_status(settings, campaign).iterations}
+    assert rows[1].modified == len(children) and rows[0].modified == 0
 
 
 def test_the_report_shows_the_lineage(finished):
