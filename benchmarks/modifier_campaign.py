@@ -75,6 +75,15 @@ def main() -> None:
     parser.add_argument("--margin", type=float, default=0.3)
     parser.add_argument("--modify-samples", type=int, default=2)
     parser.add_argument("--modifier", default="carbon24")
+    parser.add_argument(
+        "--selection",
+        default="surrogate",
+        choices=["surrogate", "random"],
+        help="How candidates reach the oracle (both arms).",
+    )
+    parser.add_argument(
+        "--arms", nargs="+", default=["plain", "modify"], choices=["plain", "modify"]
+    )
     parser.add_argument("--home", help="Folder of the homes (default: a fresh temp folder).")
     parser.add_argument("--out", default="benchmarks/results/modifier_campaign.json")
     args = parser.parse_args()
@@ -86,10 +95,11 @@ def main() -> None:
         "dft_budget": args.iterations * args.per_iteration,
         "n_generate": args.samples,
         "freeze_generator": True,  # both arms sample the same generator
+        "selection": args.selection,
     }
     results, corpus_from = [], None
     for seed in args.seeds:
-        for arm in ("plain", "modify"):
+        for arm in args.arms:
             home = root / f"seed{seed}" / arm
             if corpus_from is not None:
                 copy_corpus(corpus_from, home)
@@ -118,7 +128,7 @@ def main() -> None:
             f"{r['modified_candidates']:>8} {r['modified_passed_screens']:>6} {r['seconds']:>8}"
         )
     summary = {}
-    for arm in ("plain", "modify"):
+    for arm in args.arms:
         rows = [r for r in results if r["arm"] == arm]
         total = [
             (r["generated"]["sun"] + r["modified"]["sun"])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the structure modifier shipped in crystaloop/models/modifiers/carbon24 from ../shared/data.
 # Carbon-24's CDVAE validation file; polymorph groups = the same number of atoms per primitive
-# cell (C2 ... C24), split whole by a seed-0 hash (85/15/15 → 7 / 2 / 3 groups); flow matching
+# cell (C2 ... C24), split whole by a seed-0 hash (70/15/15 → 7 / 2 / 3 groups); flow matching
 # from the source structure (prior "source"), 4 targets per source (the group's most stable
 # member + 3 lower-energy members drawn at random). On this 2-core CPU the budget is MINUTES of
 # training on one core (best validation kept); on a GPU pass DEVICE=cuda and raise MINUTES.

@@ -54,23 +54,39 @@ class ModifyMaker(Maker):
     def make(self, labelled: Any, campaign: str, iteration: int) -> ModifyOutput:
         """Modify the near misses of ``labelled`` (a :class:`LabelOutput` or its reference).
 
-        A near miss the modifier cannot take (an element it never saw, too many atoms, a cell
-        pymatgen cannot reduce) is skipped with its reason in the output, not an error of the
-        job: the optional branch never stalls the campaign.
+        A near miss the modifier cannot take (an element it never saw, too many atoms, a
+        structure that cannot be read) is skipped with its reason; an output that is its
+        parent again (the screens' matcher) is dropped and counted in ``copies``. The branch
+        is optional: when the whole step fails (the modifier missing on this worker, a sampler
+        error) the output says so in ``error``, the failure is logged, and the campaign goes on
+        without it instead of stalling.
         """
+        from crystaloop.schemas import LabelOutput
+
+        out = LabelOutput.model_validate(labelled)
+        try:
+            return self.modify(out, campaign, iteration)
+        except Exception as err:  # the optional branch fails loudly but alone
+            log.error("[%s] iteration %d: modification failed: %r", campaign, iteration, err)
+            return ModifyOutput(
+                campaign=campaign,
+                iteration=iteration,
+                model=self.model,
+                error=f"{type(err).__name__}: {err}",
+            )
+
+    def modify(self, out: Any, campaign: str, iteration: int) -> ModifyOutput:
+        """Do the work of :meth:`make` on a validated :class:`LabelOutput` (errors raise)."""
         from pymatgen.core import Structure
 
         from crystaloop.ml.checkpoint import read_card
-        from crystaloop.ml.generative.crystal import crystal_arrays, to_structure
-        from crystaloop.ml.generative.samplers import SamplerOptions
+        from crystaloop.ml.generative.crystal import crystal_arrays
         from crystaloop.ml.modify.checkpoint import find_modifier, load_modifier
-        from crystaloop.ml.modify.sampling import check_sources, modify_crystals
-        from crystaloop.schemas import LabelOutput
+        from crystaloop.ml.modify.sampling import check_sources
         from crystaloop.settings import load_settings
         from crystaloop.stores.artifacts import artifact_store
         from crystaloop.stores.candidates import get_batch, put_batch
 
-        out = LabelOutput.model_validate(labelled)
         directory = find_modifier(self.model)
         name = f"{directory.name}@{read_card(directory)['sha256'][:12]}"
         empty = ModifyOutput(campaign=campaign, iteration=iteration, model=name)
@@ -79,22 +95,22 @@ class ModifyMaker(Maker):
         settings = load_settings()
         artifacts = artifact_store(settings)
         model = load_modifier(directory, device=settings.device)
-        sources, drops, skipped = [], [], {}
+        sources, parents, drops, skipped = [], [], [], {}
         for row in get_batch(artifacts, out.near_misses):
+            cid = row["candidate_id"]
             try:
-                crystal = crystal_arrays(
-                    Structure.from_dict(row["structure"]), source_id=row["candidate_id"]
-                )
+                structure = Structure.from_dict(row["structure"])
+                crystal = crystal_arrays(structure, source_id=cid)
+            except Exception as err:  # a record pymatgen cannot read or reduce: its reason
+                skipped[cid] = f"{cid}: cannot be read as a crystal ({type(err).__name__}: {err})"
+                continue
+            try:
                 check_sources(model, [crystal])
             except ValueError as err:  # the model cannot take it: its reason
-                skipped[row["candidate_id"]] = str(err)
-                continue
-            except Exception as err:  # pymatgen cannot reduce it: said, not a stalled campaign
-                skipped[row["candidate_id"]] = (
-                    f"{row['candidate_id']}: cannot reduce its cell ({type(err).__name__}: {err})"
-                )
+                skipped[cid] = str(err)
                 continue
             sources.append(crystal)
+            parents.append(structure)
             drops.append(float(row["e_hull"]))
         if skipped:
             log.warning(
@@ -106,6 +122,38 @@ class ModifyMaker(Maker):
             )
         if not sources:
             return empty.model_copy(update={"skipped": skipped})
+        rows, copies, undecided = self.outputs(model, sources, parents, drops, iteration, settings)
+        return ModifyOutput(
+            campaign=campaign,
+            iteration=iteration,
+            batch=put_batch(artifacts, rows) if rows else None,
+            n=len(rows),
+            parents=[s.source_id for s in sources],
+            skipped=skipped,
+            copies=copies,
+            copy_check_errors=undecided,
+            model=name,
+        )
+
+    def outputs(
+        self,
+        model: Any,
+        sources: list[Any],
+        parents: list[Any],
+        drops: list[float],
+        iteration: int,
+        settings: Any,
+    ) -> tuple[list[dict[str, Any]], int, int]:
+        """Return the modified rows (copies of their parent left out), copies, undecided checks.
+
+        A comparison the matcher raises on keeps the output (the screens judge it) and is
+        counted as undecided.
+        """
+        from crystaloop.chem.dedup import dedup_matcher
+        from crystaloop.ml.generative.crystal import to_structure
+        from crystaloop.ml.generative.samplers import SamplerOptions
+        from crystaloop.ml.modify.sampling import modify_crystals
+
         outputs = modify_crystals(
             model,
             sources,
@@ -115,21 +163,18 @@ class ModifyMaker(Maker):
             options=SamplerOptions(steps=self.steps),
             device=settings.device,
         )
-        rows = [
-            {
-                "parent": source.source_id,
-                "sample": k,
-                "structure": to_structure(c.lattice, c.frac, c.numbers).as_dict(),
-            }
-            for source, row in zip(sources, outputs, strict=True)
-            for k, c in enumerate(row)
-        ]
-        return ModifyOutput(
-            campaign=campaign,
-            iteration=iteration,
-            batch=put_batch(artifacts, rows),
-            n=len(rows),
-            parents=[s.source_id for s in sources],
-            skipped=skipped,
-            model=name,
-        )
+        matcher = dedup_matcher()
+        rows, copies, undecided = [], 0, 0
+        for source, parent, row in zip(sources, parents, outputs, strict=True):
+            for k, crystal in enumerate(row):
+                structure = to_structure(crystal.lattice, crystal.frac, crystal.numbers)
+                try:
+                    if matcher.fit(structure, parent):
+                        copies += 1
+                        continue
+                except Exception:  # undecided: kept for the screens, counted
+                    undecided += 1
+                rows.append(
+                    {"parent": source.source_id, "sample": k, "structure": structure.as_dict()}
+                )
+        return rows, copies, undecided

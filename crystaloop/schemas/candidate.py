@@ -124,8 +124,14 @@ class ModifyOutput(BaseModel):
     skipped
         ``{candidate id: reason}`` of the near misses the modifier cannot take (an element it
         never saw, too many atoms).
+    copies, copy_check_errors
+        Outputs dropped because they are their parent again (the screens' matcher), and
+        comparisons the matcher raised on (those outputs are kept for the screens).
     model
         The modifier (directory name and the sha256 of its weights).
+    error
+        Why the whole step failed (``None`` when it ran): the optional branch then adds
+        nothing and the campaign goes on.
     """
 
     campaign: str
@@ -134,7 +140,10 @@ class ModifyOutput(BaseModel):
     n: int = 0
     parents: list[str] = Field(default_factory=list)
     skipped: dict[str, str] = Field(default_factory=dict)
+    copies: int = 0
+    copy_check_errors: int = 0
     model: str = ""
+    error: str | None = None
 
 
 class ScreenOutput(BaseModel):

@@ -433,6 +433,8 @@ def next_iteration(
     reason = maker.stop_check(campaign, iteration, used, stable, doc.stop_requested)
     store.record_iteration(campaign, record, reason)
     progress.info(_progress_line(campaign, record, candidates))
+    if modified is not None:
+        progress.info(_modify_line(campaign, iteration, modified))
     if reason:
         progress.info("[%s] finished: %s", campaign, reason)
         follow = maker.follow_up(campaign, settings)
@@ -448,6 +450,22 @@ def next_iteration(
         modified,
     )
     return Response(output={"next": iteration + 1}, addition=flow)
+
+
+def _modify_line(campaign: str, iteration: int, modified: Any) -> str:
+    from crystaloop.schemas import ModifyOutput
+
+    out = ModifyOutput.model_validate(modified)
+    if out.error:
+        return (
+            f"[{campaign}] iteration {iteration}: modification failed ({out.error}); "
+            "the campaign goes on without it"
+        )
+    return (
+        f"[{campaign}] iteration {iteration}: modified {len(out.parents)} near misses into "
+        f"{out.n} candidates for the next iteration ({out.copies} copies of their parent "
+        f"dropped, {len(out.skipped)} near misses skipped)"
+    )
 
 
 def _progress_line(campaign: str, record: Any, candidates: Any) -> str:

@@ -19,6 +19,6 @@ def test_a_modified_candidate_is_shown_with_its_parent():
     child["parent"] = "c:0:1"  # the parent was labelled 0.3 eV/atom above the hull
     table = lineage_table(data)
     assert "Modified near misses" in table
-    row = table[table.index("<td class=\"text\">c:1:2</td>") :].split("</tr>")[0]
+    row = table[table.index('<td class="text">c:1:2</td>') :].split("</tr>")[0]
     assert "c:0:1" in row and "0.3" in row and "0.05" in row and "yes" in row
     assert table in render_html(data, [])

@@ -61,7 +61,7 @@ def test_label_lists_the_near_misses_within_the_margin(settings):
         _result(diamond(), 0.05, "a"),  # stable
         _result(diamond(3.6), 0.15, "b"),  # near miss
         _result(diamond(3.7), 0.45, "c"),  # too far above
-        _result(diamond(3.65), 0.2, "d"),  # at the margin's edge: a near miss
+        _result(diamond(3.65), 0.19, "d"),  # just inside the margin: a near miss
     ]
     labels = LabelStore(open_store(settings, "labels"))
     maker = LabelMaker(stable_threshold=0.1, near_miss_margin=0.1)
@@ -147,3 +147,43 @@ def test_a_near_miss_of_unseen_elements_is_skipped_with_its_reason(settings, car
 def test_modify_maker_checks_its_samples():
     with pytest.raises(ValueError, match="samples must be at least 1"):
         ModifyMaker(samples=0)
+
+
+def test_outputs_that_are_their_parent_again_are_dropped(settings, carbon_modifier, monkeypatch):
+    import crystaloop.ml.modify.sampling as sampling
+    from crystaloop.schemas import LabelOutput
+    from crystaloop.stores.candidates import put_batch
+
+    def echo(model, sources, samples, delta_e, **kw):  # a modifier that changes nothing
+        return [[s] * samples for s in sources]
+
+    monkeypatch.setattr(sampling, "modify_crystals", echo)
+    ref = put_batch(
+        artifact_store(settings),
+        [{"candidate_id": "c:0:2", "structure": diamond().as_dict(), "e_hull": 0.12}],
+    )
+    label = LabelOutput(
+        campaign="c",
+        iteration=0,
+        oracle="chgnet",
+        labelled=["c:0:2"],
+        failed=[],
+        new_stable=[],
+        near_miss=["c:0:2"],
+        near_misses=ref,
+    )
+    made = ModifyMaker(model=carbon_modifier, samples=2).make(label.model_dump(), "c", 0)
+    out = run_locally(made, store=job_store(settings), ensure_success=True)[made.uuid][1].output
+    assert out.copies == 2 and out.n == 0 and out.batch is None and out.parents == ["c:0:2"]
+
+
+def test_a_failed_modify_step_says_so_and_adds_nothing(settings):
+    from crystaloop.schemas import LabelOutput
+
+    empty = LabelOutput(
+        campaign="c", iteration=0, oracle="chgnet", labelled=[], failed=[], new_stable=[]
+    )
+    made = ModifyMaker(model="no-such-modifier").make(empty.model_dump(), "c", 0)
+    out = run_locally(made, store=job_store(settings), ensure_success=True)[made.uuid][1].output
+    assert out.n == 0 and out.batch is None
+    assert out.error.startswith("CheckpointError: unknown modifier 'no-such-modifier'")

@@ -66,9 +66,9 @@ def new_modifier(
     generator = with_statistics(config.generator, [p.target for p in splits["train"]], held_out)
     if init_from is not None:
         generator = dataclasses.replace(generator, lattice_scale=init_from.config.lattice_scale)
-        generator.elements = sorted(set(generator.elements) | set(init_from.config.elements))
-    torch.manual_seed(seed)
-    model = build_modifier(dataclasses.replace(config, generator=generator))
+    with torch.random.fork_rng(devices=[]):  # seeded weights; the caller's generator untouched
+        torch.manual_seed(seed)
+        model = build_modifier(dataclasses.replace(config, generator=generator))
     if init_from is not None:
         init_from_generator(model, init_from)
     return model

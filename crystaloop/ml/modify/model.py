@@ -5,8 +5,9 @@ the model generates a more stable polymorph *given* a less stable one. Here the 
 :mod:`crystaloop.ml.generative` (CSP mode: the atoms are the source's) take three more inputs
 through :class:`SourceEncoder`:
 
-* per atom, Fourier features of ``F − F_source`` (where the atom is now against where it sits
-  in the source: invariant to translating both);
+* per atom, Fourier features of the minimum-image ``F − F_source`` less its mean over the
+  crystal (where the atom is now against where it sits in the source, whatever the crystal's
+  overall offset from the source: sampling never translates a crystal as a whole);
 * per edge, Fourier features of the source's ``F_source,j − F_source,i`` (the source's geometry,
   as CSPNet sees the structure being generated);
 * per crystal, the source's normalised lattice Gram matrix ``L Lᵀ`` (invariant to rotations);
@@ -31,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from crystaloop.ml.generative.config import GeneratorConfig
+from crystaloop.ml.generative.corruption import remove_crystal_mean
 from crystaloop.ml.generative.crystal import CrystalBatch
 from crystaloop.ml.generative.denoiser import fourier_features
 from crystaloop.ml.generative.model import CrystalDiffusion, CrystalFlow, GenerativeModel
@@ -84,6 +86,8 @@ class ModifierConfig:
         unknown = sorted(set(data) - {"generator", "prior", "source_noise"})
         if unknown:
             raise ValueError(f"unknown modifier configuration keys: {', '.join(unknown)}")
+        if "generator" not in data:
+            raise ValueError("a modifier configuration needs its generator configuration")
         return cls(**{**data, "generator": GeneratorConfig.from_dict(data["generator"])})
 
 
@@ -110,13 +114,18 @@ class SourceEncoder(nn.Module):
         source_frac: Tensor,
         source_lattice: Tensor,
         edges: tuple[Tensor, Tensor],
+        batch: Tensor,
+        num_atoms: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Return ``(node (N,hidden), edge (E,hidden), graph (B,time_dim))`` features.
 
-        ``source_lattice`` is normalised as the generated lattice is.
+        ``source_lattice`` is normalised as the generated lattice is; ``batch`` and
+        ``num_atoms`` give each atom's crystal (the displacement's mean is removed per crystal).
         """
         src, dst = edges
-        node = self.node(fourier_features(frac - source_frac, self.n_freq))
+        shift = frac - source_frac
+        shift = remove_crystal_mean(shift - torch.round(shift), batch, num_atoms)
+        node = self.node(fourier_features(shift, self.n_freq))
         edge = self.edge(fourier_features(source_frac[src] - source_frac[dst], self.n_freq))
         gram = (source_lattice @ source_lattice.transpose(1, 2)).flatten(1)
         return node, edge, self.graph(gram)
@@ -164,7 +173,7 @@ class SourceConditioned:
         if source_frac is None or source_lattice is None:
             raise ValueError("a modifier needs its source structure (source_frac, source_lattice)")
         normalised = source_lattice / self.lattice_factor(num_atoms)
-        return self.source_encoder(frac, source_frac, normalised, edges)
+        return self.source_encoder(frac, source_frac, normalised, edges, batch, num_atoms)
 
     def batch_context(self: Any, batch: CrystalBatch) -> dict[str, Tensor]:
         """Return the source of a :class:`~crystaloop.ml.modify.pairs.PairBatch`."""
@@ -224,7 +233,9 @@ def init_from_generator(model: GenerativeModel, generator: GenerativeModel) -> N
         When the two are of different kinds or denoiser sizes.
     """
     mine, theirs = model.config, generator.config
-    keys = ("kind", "hidden", "layers", "n_freq", "time_dim", "timesteps")
+    keys = ("kind", "hidden", "layers", "n_freq", "time_dim", "timesteps", "coord_mean_free")
+    if mine.kind == "diffusion":
+        keys += ("sigma_begin", "sigma_end")
     differ = [k for k in keys if getattr(mine, k) != getattr(theirs, k)]
     if differ or generator.denoiser.type_head is not None:
         raise ValueError(

@@ -80,8 +80,11 @@ def align_to_source(source: CrystalArrays, target: CrystalArrays) -> CrystalArra
 
     For every shift that puts one target atom of the source's first atom's species on that atom,
     atoms of each species are assigned by the Hungarian algorithm on squared minimum-image
-    fractional distances; the shift and assignment of least total cost win. The structure is
-    unchanged (a permutation and a rigid translation).
+    fractional distances; the shift and assignment of least total cost win. The target is then
+    translated so that the mean minimum-image displacement from the source is zero: the
+    generators' coordinate outputs are mean-free (a whole-crystal translation is never
+    sampled), so a training path must not carry one either. The structure is unchanged (a
+    permutation and a rigid translation).
 
     Raises
     ------
@@ -96,7 +99,11 @@ def align_to_source(source: CrystalArrays, target: CrystalArrays) -> CrystalArra
             "same atoms: not polymorphs of one group"
         )
     if source.num_atoms > MAX_PAIR_ATOMS:
-        raise ValueError(f"a pair has {source.num_atoms} atoms, more than {MAX_PAIR_ATOMS}")
+        raise ValueError(
+            f"{source.source_id or 'source'} → {target.source_id or 'target'}: "
+            f"{source.num_atoms} atoms in the primitive cell, more than a pair takes "
+            f"({MAX_PAIR_ATOMS})"
+        )
     anchor = source.numbers[0]
     best_cost, best = np.inf, None
     for k in np.flatnonzero(target.numbers == anchor):
@@ -115,7 +122,9 @@ def align_to_source(source: CrystalArrays, target: CrystalArrays) -> CrystalArra
             best_cost, best = cost, (shifted, order)
     assert best is not None
     shifted, order = best
-    return replace(target, frac=shifted[order], numbers=target.numbers[order])
+    frac = shifted[order]
+    frac = np.mod(frac - _min_image(frac - source.frac).mean(axis=0), 1.0)
+    return replace(target, frac=frac, numbers=target.numbers[order])
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,11 @@ def modify_crystals(
     if samples < 1:
         raise ValueError(f"samples must be at least 1, not {samples}")
     check_sources(model, sources)
-    drops = np.broadcast_to(np.asarray(delta_e, dtype=float), (len(sources),)).copy()
+    drops = np.asarray(delta_e, dtype=float)
+    if drops.ndim == 0:
+        drops = np.full(len(sources), float(drops))
+    elif drops.shape != (len(sources),):
+        raise ValueError(f"delta_e has {drops.size} values for {len(sources)} sources")
     if not np.all(np.isfinite(drops)):
         raise ValueError("delta_e must be finite")
     if spacegroup is not None and not model.config.cond_spacegroup:

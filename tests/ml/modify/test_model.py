@@ -144,6 +144,8 @@ def test_bad_sources_are_named(pairs):
         modify_crystals(model, [k], 1, 0.1)
     with pytest.raises(ValueError, match="samples must be at least 1"):
         modify_crystals(model, [pairs[0].source], 0, 0.1)
+    with pytest.raises(ValueError, match="delta_e has 2 values for 1 sources"):
+        modify_crystals(model, [pairs[0].source], 1, [0.1, 0.2])
     with pytest.raises(ValueError, match="finite"):
         modify_crystals(model, [pairs[0].source], 1, float("nan"))
     with pytest.raises(ValueError, match="space-group"):
