@@ -156,7 +156,8 @@ def run_seed(model, pairs, seed: int, samples: int, steps: int | None, n_relax: 
     row["modify_relax_match"] = float(np.mean(match_flags(relaxed_out, sub_targets)))
     row["relax_mean_dE"] = float(np.nanmean(d_in))
     row["modify_relax_mean_dE"] = float(np.nanmean(d_out))
-    row["modify_relax_lower_than_relax"] = float(np.nanmean(d_out < d_in - 1e-3))
+    both = np.isfinite(d_in) & np.isfinite(d_out)
+    row["modify_relax_lower_than_relax"] = float(np.mean(d_out[both] < d_in[both] - 1e-3))
     row["relax_failed"] = int(np.isnan(d_in).sum() + np.isnan(d_out).sum())
     return row
 

@@ -39,15 +39,22 @@ def branch_rows(home: Path, campaign: str) -> dict:
 
     settings = load_settings()
     candidates = CandidateStore(open_store(settings, "candidates")).campaign_candidates(
-        campaign, ["candidate_id", "parent", "status", "selection"]
+        campaign, ["candidate_id", "parent", "status", "selection", "audit", "oracle"]
     )
     parent = {d["candidate_id"]: d.get("parent") for d in candidates}
     rows = [r for r in discoveries(settings, campaign) if r["subject_id"] in parent]
     out: dict = {}
     for branch, keep in (("generated", lambda p: p is None), ("modified", lambda p: p is not None)):
         mine = [r for r in rows if keep(parent[r["subject_id"]])]
+        calls = [
+            d
+            for d in candidates
+            if keep(d.get("parent")) and (d.get("selection") == "dft" or d.get("audit"))
+        ]
         out[branch] = {
-            "oracle_calls": len(mine),
+            "oracle_calls": len(calls),
+            "oracle_failed": sum(d.get("oracle") == "failed" for d in calls),
+            "labelled": len(mine),
             "stable": sum(r["stable"] for r in mine),
             "sun": sum(r["sun"] for r in mine),
         }
@@ -59,9 +66,9 @@ def branch_rows(home: Path, campaign: str) -> dict:
     return out
 
 
-def per_call(row: dict, branch: str) -> float | None:
+def per_call(row: dict, branch: str, key: str = "sun") -> float | None:
     calls = row[branch]["oracle_calls"]
-    return row[branch]["sun"] / calls if calls else None
+    return row[branch][key] / calls if calls else None
 
 
 def main() -> None:
@@ -86,6 +93,9 @@ def main() -> None:
     )
     parser.add_argument("--home", help="Folder of the homes (default: a fresh temp folder).")
     parser.add_argument("--out", default="benchmarks/results/modifier_campaign.json")
+    parser.add_argument(
+        "--analyse-only", action="store_true", help="Read the campaigns already under --home."
+    )
     args = parser.parse_args()
     root = Path(args.home or tempfile.mkdtemp(prefix="crystaloop-modify-")).resolve()
     common = {
@@ -101,8 +111,6 @@ def main() -> None:
     for seed in args.seeds:
         for arm in args.arms:
             home = root / f"seed{seed}" / arm
-            if corpus_from is not None:
-                copy_corpus(corpus_from, home)
             options = {**common, "seed": seed, "campaign_id": f"bench-{arm}"}
             if arm == "modify":
                 options |= {
@@ -110,9 +118,13 @@ def main() -> None:
                     "modify_margin": args.margin,
                     "modify_samples": args.modify_samples,
                 }
-            seconds, _ = run_campaign_in(home, options)
-            corpus_from = corpus_from or home
-            row = {"seed": seed, "arm": arm, "seconds": round(seconds, 1)}
+            seconds = None
+            if not args.analyse_only:
+                if corpus_from is not None:
+                    copy_corpus(corpus_from, home)
+                seconds, _ = run_campaign_in(home, options)
+                corpus_from = corpus_from or home
+            row = {"seed": seed, "arm": arm, "seconds": seconds and round(seconds, 1)}
             row |= branch_rows(home, f"bench-{arm}")
             results.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
@@ -125,7 +137,8 @@ def main() -> None:
             f"{r['seed']:>4} {r['arm']:7} {r['generated']['oracle_calls']:>9} "
             f"{r['generated']['sun']:>7} {r['modified']['oracle_calls']:>9} "
             f"{r['modified']['sun']:>7} {r['near_misses_modified']:>5} "
-            f"{r['modified_candidates']:>8} {r['modified_passed_screens']:>6} {r['seconds']:>8}"
+            f"{r['modified_candidates']:>8} {r['modified_passed_screens']:>6} "
+            f"{r['seconds'] or '–':>8}"
         )
     summary = {}
     for arm in args.arms:
@@ -137,10 +150,11 @@ def main() -> None:
         ]
         summary[arm] = {"sun_per_call": [float(np.mean(total)), float(np.std(total))]}
         for branch in ("generated", "modified"):
-            values = [v for r in rows if (v := per_call(r, branch)) is not None]
-            summary[arm][f"{branch}_sun_per_call"] = (
-                [float(np.mean(values)), float(np.std(values)), len(values)] if values else None
-            )
+            for key in ("sun", "stable"):
+                values = [v for r in rows if (v := per_call(r, branch, key)) is not None]
+                summary[arm][f"{branch}_{key}_per_call"] = (
+                    [float(np.mean(values)), float(np.std(values)), len(values)] if values else None
+                )
     print(json.dumps(summary, indent=1))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(
