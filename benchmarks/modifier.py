@@ -124,8 +124,14 @@ def run_seed(model, pairs, seed: int, samples: int, steps: int | None, n_relax: 
     sources = [to_structure(p.source.lattice, p.source.frac, p.source.numbers) for p in pairs]
     targets = [to_structure(p.target.lattice, p.target.frac, p.target.numbers) for p in pairs]
     row: dict = {"seed": seed, "sources": len(pairs), "sampling_s": round(seconds, 1)}
-    row["match_input"] = float(np.mean(match_flags([[s] for s in sources], targets)))
-    row["match_k1"] = float(np.mean(match_flags([o[:1] for o in outs], targets)))
+    k1 = match_flags([o[:1] for o in outs], targets)
+    row["match_k1"] = float(np.mean(k1))
+    inputs = match_flags([[s] for s in sources], targets)
+    for group in sorted({p.group for p in pairs}):
+        mine = [i for i, p in enumerate(pairs) if p.group == group]
+        row[f"match_k1_{group}"] = float(np.mean([k1[i] for i in mine]))
+        row[f"match_input_{group}"] = float(np.mean([inputs[i] for i in mine]))
+    row["match_input"] = float(np.mean(inputs))
     row[f"match_k{samples}"] = float(np.mean(match_flags(outs, targets)))
     row["valid_k1"] = structural_validity([o[0] for o in outs])
     e_in = chgnet_static(chgnet, sources)
