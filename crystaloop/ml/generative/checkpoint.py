@@ -48,21 +48,44 @@ def save_generator(
     ``sampling`` holds tuned sampler defaults (``{"step_lr": x}``), written to the card only
     when given.
     """
+    described = {"generator": model.config.kind, "mode": model.config.mode}
+    return write_checkpoint(
+        model, directory, KIND, FORMAT, model.config.to_dict(), described, name,
+        metrics, training, sampling,
+    )  # fmt: skip
+
+
+def write_checkpoint(
+    model: GenerativeModel,
+    directory: str | os.PathLike[str],
+    kind: str,
+    fmt: str,
+    config: dict[str, Any],
+    described: dict[str, Any],
+    name: str | None = None,
+    metrics: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    sampling: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the weights and the card of a generator-family model (``kind``, format ``fmt``).
+
+    ``config`` is saved with the weights and in the card; ``described`` adds the card's
+    descriptive keys (the generator kind, mode or prior). Returns the card.
+    """
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     payload = {
-        "format": FORMAT,
-        "config": model.config.to_dict(),
+        "format": fmt,
+        "config": config,
         "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     data = write_weights(payload, out)
     card = {
         "name": name or out.name,
-        "kind": KIND,
-        "format": FORMAT,
-        "generator": model.config.kind,
-        "mode": model.config.mode,
-        "config": model.config.to_dict(),
+        "kind": kind,
+        "format": fmt,
+        **described,
+        "config": config,
         "parameters": sum(p.numel() for p in model.parameters()),
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
@@ -78,11 +101,27 @@ def save_generator(
 
 def load_generator(directory: str | os.PathLike[str], device: str = "cpu") -> GenerativeModel:
     """Load a generator directory, checking the weights' sha256 against its card."""
+    return read_model(
+        directory, KIND, FORMAT, lambda c: build_model(GeneratorConfig.from_dict(c)), device
+    )
+
+
+def read_model(
+    directory: str | os.PathLike[str],
+    kind: str,
+    fmt: str,
+    build: Any,
+    device: str = "cpu",
+) -> GenerativeModel:
+    """Load a generator-family model of ``kind``: ``build(config)``, weights checked and loaded.
+
+    The card's ``sampling`` block goes on the model as ``sampling_defaults``.
+    """
     card = read_card(directory)
-    if card.get("kind") != KIND:
-        raise CheckpointError(f"{directory}: a {card.get('kind')!r} model, not a generator")
-    _, payload = read_checkpoint(directory, FORMAT, device)
-    model = build_model(GeneratorConfig.from_dict(payload["config"]))
+    if card.get("kind") != kind:
+        raise CheckpointError(f"{directory}: a {card.get('kind')!r} model, not a {kind}")
+    _, payload = read_checkpoint(directory, fmt, device)
+    model = build(payload["config"])
     model.load_state_dict(payload["state"])
     model.sampling_defaults = sampling_block(card.get("sampling") or {}, strict=False)
     return model.to(device).eval()

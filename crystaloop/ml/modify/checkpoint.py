@@ -7,22 +7,17 @@ configuration. Shipped modifiers live in ``crystaloop/models/modifiers/<name>/``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crystaloop import __version__
 from crystaloop.ml.checkpoint import (
     CARD,
     CheckpointError,
     read_card,
-    read_checkpoint,
-    write_weights,
 )
-from crystaloop.ml.generative.checkpoint import sampling_block
+from crystaloop.ml.generative.checkpoint import read_model, sampling_block, write_checkpoint
 from crystaloop.ml.generative.model import GenerativeModel
 from crystaloop.ml.modify.model import ModifierConfig, build_modifier
 
@@ -39,45 +34,18 @@ def save_modifier(
     sampling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``model.pt`` and ``model.json`` into ``directory``; return the card."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    config = model.modifier_config.to_dict()
-    payload = {
-        "format": FORMAT,
-        "config": config,
-        "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    data = write_weights(payload, out)
-    card = {
-        "name": name or out.name,
-        "kind": KIND,
-        "format": FORMAT,
-        "generator": model.config.kind,
-        "prior": model.modifier_config.prior,
-        "config": config,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "size": len(data),
-        "metrics": json.loads(json.dumps(metrics or {}, default=float)),
-        "training": json.loads(json.dumps(training or {}, default=float)),
-        **({"sampling": sampling_block(sampling)} if sampling else {}),
-        "created": datetime.now(UTC).isoformat(),
-        "crystaloop_version": __version__,
-    }
-    (out / CARD).write_text(json.dumps(card, indent=2))
-    return card
+    described = {"generator": model.config.kind, "prior": model.modifier_config.prior}
+    return write_checkpoint(
+        model, directory, KIND, FORMAT, model.modifier_config.to_dict(), described, name,
+        metrics, training, sampling,
+    )  # fmt: skip
 
 
 def load_modifier(directory: str | os.PathLike[str], device: str = "cpu") -> GenerativeModel:
     """Load a modifier directory, checking the weights' sha256 against its card."""
-    card = read_card(directory)
-    if card.get("kind") != KIND:
-        raise CheckpointError(f"{directory}: a {card.get('kind')!r} model, not a modifier")
-    _, payload = read_checkpoint(directory, FORMAT, device)
-    model = build_modifier(ModifierConfig.from_dict(payload["config"]))
-    model.load_state_dict(payload["state"])
-    model.sampling_defaults = sampling_block(card.get("sampling") or {}, strict=False)
-    return model.to(device).eval()
+    return read_model(
+        directory, KIND, FORMAT, lambda c: build_modifier(ModifierConfig.from_dict(c)), device
+    )
 
 
 def update_card(directory: str | os.PathLike[str], **blocks: dict[str, Any]) -> dict[str, Any]:
