@@ -168,10 +168,10 @@ class GenerativeModel(nn.Module):
             edges,
             spacegroup,
             eform,
-            **self.batch_context(batch),
+            **self.batch_context(batch, edges),
         )
 
-    def batch_context(self, batch: CrystalBatch) -> dict[str, Tensor]:
+    def batch_context(self, batch: CrystalBatch, edges: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         """Return the ``context`` of :meth:`network` that a training batch carries (none here)."""
         return {}
 

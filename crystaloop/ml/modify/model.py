@@ -36,6 +36,7 @@ from crystaloop.ml.generative.corruption import remove_crystal_mean
 from crystaloop.ml.generative.crystal import CrystalBatch
 from crystaloop.ml.generative.denoiser import fourier_features
 from crystaloop.ml.generative.model import CrystalDiffusion, CrystalFlow, GenerativeModel
+from crystaloop.ml.generative.schedules import wrap
 
 PRIORS = ("noise", "source")
 
@@ -108,27 +109,24 @@ class SourceEncoder(nn.Module):
         self.edge = _mlp(6 * n_freq, hidden)
         self.graph = _mlp(9, time_dim)
 
-    def forward(
-        self,
-        frac: Tensor,
-        source_frac: Tensor,
-        source_lattice: Tensor,
-        edges: tuple[Tensor, Tensor],
-        batch: Tensor,
-        num_atoms: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """Return ``(node (N,hidden), edge (E,hidden), graph (B,time_dim))`` features.
+    def static(
+        self, source_frac: Tensor, source_lattice: Tensor, edges: tuple[Tensor, Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        """Return the features that do not change while sampling: ``(edge, graph)``.
 
-        ``source_lattice`` is normalised as the generated lattice is; ``batch`` and
-        ``num_atoms`` give each atom's crystal (the displacement's mean is removed per crystal).
+        ``source_lattice`` is normalised as the generated lattice is.
         """
         src, dst = edges
-        shift = frac - source_frac
-        shift = remove_crystal_mean(shift - torch.round(shift), batch, num_atoms)
-        node = self.node(fourier_features(shift, self.n_freq))
         edge = self.edge(fourier_features(source_frac[src] - source_frac[dst], self.n_freq))
         gram = (source_lattice @ source_lattice.transpose(1, 2)).flatten(1)
-        return node, edge, self.graph(gram)
+        return edge, self.graph(gram)
+
+    def node_features(
+        self, frac: Tensor, source_frac: Tensor, batch: Tensor, num_atoms: Tensor
+    ) -> Tensor:
+        """Return the per-atom features of the mean-free minimum-image ``frac − source_frac``."""
+        shift = remove_crystal_mean(wrap(frac - source_frac), batch, num_atoms)
+        return self.node(fourier_features(shift, self.n_freq))
 
 
 class SourceConditioned:
@@ -148,6 +146,18 @@ class SourceConditioned:
                 nn.init.zeros_(self.conditions.eform[-1].weight)
                 nn.init.zeros_(self.conditions.eform[-1].bias)
 
+    def source_context(
+        self: Any, source_frac: Tensor, source_lattice: Tensor, num_atoms: Tensor, edges: Any
+    ) -> dict[str, Tensor]:
+        """Return the :meth:`network` context of a batch of sources (lattice rows in Å).
+
+        The edge and crystal features are computed here once: sampling reuses them at every
+        step, and only the per-atom features follow the structure being generated.
+        """
+        normalised = source_lattice / self.lattice_factor(num_atoms)
+        edge, graph = self.source_encoder.static(source_frac, normalised, edges)
+        return {"source_frac": source_frac, "source_edge": edge, "source_graph": graph}
+
     def context_features(
         self: Any,
         frac: Tensor,
@@ -156,28 +166,31 @@ class SourceConditioned:
         batch: Tensor,
         edges: tuple[Tensor, Tensor],
         source_frac: Tensor | None = None,
-        source_lattice: Tensor | None = None,
+        source_edge: Tensor | None = None,
+        source_graph: Tensor | None = None,
         **rest: Tensor,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Return the source's features (the network's context is the source structure).
+        """Return the source's features (the network's context is :meth:`source_context`).
 
         Raises
         ------
         TypeError
-            On a context other than ``source_frac`` and ``source_lattice``.
+            On a context other than that of :meth:`source_context`.
         ValueError
             When the source is missing.
         """
         if rest:
             raise TypeError(f"a modifier takes no context {', '.join(sorted(rest))}")
-        if source_frac is None or source_lattice is None:
-            raise ValueError("a modifier needs its source structure (source_frac, source_lattice)")
-        normalised = source_lattice / self.lattice_factor(num_atoms)
-        return self.source_encoder(frac, source_frac, normalised, edges, batch, num_atoms)
+        if source_frac is None or source_edge is None or source_graph is None:
+            raise ValueError("a modifier needs its source structure (see source_context)")
+        node = self.source_encoder.node_features(frac, source_frac, batch, num_atoms)
+        return node, source_edge, source_graph
 
-    def batch_context(self: Any, batch: CrystalBatch) -> dict[str, Tensor]:
-        """Return the source of a :class:`~crystaloop.ml.modify.pairs.PairBatch`."""
-        return {"source_frac": batch.source_frac, "source_lattice": batch.source_lattice}
+    def batch_context(
+        self: Any, batch: CrystalBatch, edges: tuple[Tensor, Tensor]
+    ) -> dict[str, Tensor]:
+        """Return the source context of a :class:`~crystaloop.ml.modify.pairs.PairBatch`."""
+        return self.source_context(batch.source_frac, batch.source_lattice, batch.num_atoms, edges)
 
     def source_prior(
         self: Any, source_frac: Tensor, source_lattice: Tensor, num_atoms: Tensor

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from crystaloop.ml.generative.crystal import CrystalArrays, collate_crystals
+from crystaloop.ml.generative.crystal import CrystalArrays, collate_crystals, dense_edges
 from crystaloop.ml.generative.model import GenerativeModel
 from crystaloop.ml.generative.samplers import SamplerOptions, sample_batch
 
@@ -102,7 +102,9 @@ def modify_crystals(
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start : start + batch_size]
             batch = collate_crystals([s for _, s in chunk]).to(device)
-            context = {"source_frac": batch.frac, "source_lattice": batch.lattice}
+            context = model.source_context(
+                batch.frac, batch.lattice, batch.num_atoms, dense_edges(batch.num_atoms)
+            )
             prior = (
                 model.source_prior(batch.frac, batch.lattice, batch.num_atoms)
                 if model.starts_at_source

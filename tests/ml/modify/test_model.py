@@ -63,23 +63,22 @@ def test_a_new_modifier_starts_as_the_generator_it_is_initialised_from(kind, pai
     args = (batch.onehot(), batch.frac, batch.lattice, torch.full((2,), 0.5))
     rest = (batch.num_atoms, batch.batch, edges)
     theirs = generator.network(*args, *rest)
-    mine = modifier.network(
-        *args,
-        *rest,
-        eform=batch.eform,
-        source_frac=batch.source_frac,
-        source_lattice=batch.source_lattice,
+    context = modifier.source_context(
+        batch.source_frac, batch.source_lattice, batch.num_atoms, edges
     )
+    mine = modifier.network(*args, *rest, eform=batch.eform, **context)
     for a, b in zip(theirs[:2], mine[:2], strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     # once the source encoder has weights, the source changes the output
     torch.nn.init.normal_(modifier.source_encoder.node[-1].weight)
+    torch.nn.init.normal_(modifier.source_encoder.edge[-1].weight)
+    other = batch.source_frac.clone()
+    other[0] = torch.remainder(other[0] + 0.2, 1)  # one source atom elsewhere
     moved = modifier.network(
         *args,
         *rest,
         eform=batch.eform,
-        source_frac=torch.remainder(batch.source_frac + 0.3, 1),
-        source_lattice=batch.source_lattice,
+        **modifier.source_context(other, batch.source_lattice, batch.num_atoms, edges),
     )
     assert not torch.allclose(moved[1], mine[1])
 
