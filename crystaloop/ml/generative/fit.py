@@ -41,6 +41,8 @@ def fit_generator(
     out_dir: str | Path,
     training: dict[str, Any],
     log: Callable[[str], None] | None = None,
+    collate: Callable[[Sequence[Any]], Any] | None = None,
+    save: Callable[..., dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Train ``model`` on the splits and write it (the EMA weights, when kept) to ``out_dir``.
 
@@ -59,6 +61,10 @@ def fit_generator(
         the sizes, epochs, steps, recipe, best epoch, time and device are added.
     log
         Receives one line per epoch.
+    collate, save
+        How items are batched and the model written (default: crystals and
+        :func:`~crystaloop.ml.generative.checkpoint.save_generator`; a modifier passes its
+        pair collation and :func:`~crystaloop.ml.modify.checkpoint.save_modifier`).
 
     Returns
     -------
@@ -67,9 +73,12 @@ def fit_generator(
         :class:`~crystaloop.ml.generative.training.GeneratorTrainResult`.
     """
     from crystaloop.ml.generative.checkpoint import save_generator
+    from crystaloop.ml.generative.crystal import collate_crystals
     from crystaloop.ml.generative.training import train_generator
 
-    result = train_generator(model, splits["train"], splits["val"], options, log=log)
+    result = train_generator(
+        model, splits["train"], splits["val"], options, log=log, collate=collate or collate_crystals
+    )
     record = {
         "fine_tuned_from": None,
         **training,
@@ -82,6 +91,6 @@ def fit_generator(
         "seconds": round(result.seconds, 1),
         "device": options.device,
     }
-    card = save_generator(model.cpu(), out_dir, training=record)
+    card = (save or save_generator)(model.cpu(), out_dir, training=record)
     (Path(out_dir) / "history.json").write_text(json.dumps(result.history, indent=1))
     return card, result

@@ -7,7 +7,6 @@ configuration. Shipped modifiers live in ``crystaloop/models/modifiers/<name>/``
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,8 @@ from typing import Any
 from crystaloop.ml.checkpoint import (
     CARD,
     CheckpointError,
-    read_card,
 )
-from crystaloop.ml.generative.checkpoint import read_model, sampling_block, write_checkpoint
+from crystaloop.ml.generative.checkpoint import read_model, write_checkpoint
 from crystaloop.ml.generative.model import GenerativeModel
 from crystaloop.ml.modify.model import ModifierConfig, build_modifier
 
@@ -46,19 +44,6 @@ def load_modifier(directory: str | os.PathLike[str], device: str = "cpu") -> Gen
     return read_model(
         directory, KIND, FORMAT, lambda c: build_modifier(ModifierConfig.from_dict(c)), device
     )
-
-
-def update_card(directory: str | os.PathLike[str], **blocks: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``blocks`` (``metrics=...``, ``sampling=...``) into a modifier's card; return it."""
-    card = read_card(directory)
-    if card.get("kind") != KIND:
-        raise CheckpointError(f"{directory}: a {card.get('kind')!r} model, not a modifier")
-    for key, value in blocks.items():
-        if key == "sampling":
-            value = sampling_block({**(card.get("sampling") or {}), **value})
-        card[key] = json.loads(json.dumps({**(card.get(key) or {}), **value}, default=float))
-    (Path(directory) / CARD).write_text(json.dumps(card, indent=2))
-    return card
 
 
 def find_modifier(name_or_dir: str | os.PathLike[str]) -> Path:

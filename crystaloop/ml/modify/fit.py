@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,28 +83,21 @@ def fit_modifier(
 ) -> tuple[dict[str, Any], Any]:
     """Train ``model`` on the pair splits and write it to ``out_dir``; return ``(card, result)``.
 
-    ``training`` is what the card records about the data; the sizes (pairs and groups), epochs,
-    recipe, best epoch and time are added.
+    :func:`~crystaloop.ml.generative.fit.fit_generator` with the pairs' collation and the
+    modifier's writer; the card also records the groups of each split.
     """
-    from crystaloop.ml.generative.training import train_generator
+    from crystaloop.ml.generative.fit import fit_generator
     from crystaloop.ml.modify.checkpoint import save_modifier
     from crystaloop.ml.modify.pairs import collate_pairs
 
-    result = train_generator(
-        model, splits["train"], splits["val"], options, log=log, collate=collate_pairs
+    groups = {k: sorted({p.group for p in v}) for k, v in splits.items()}
+    return fit_generator(
+        model,
+        splits,
+        options,
+        out_dir,
+        {**training, "groups": groups},
+        log=log,
+        collate=collate_pairs,
+        save=save_modifier,
     )
-    record = {
-        **training,
-        "sizes": {k: len(v) for k, v in splits.items()},
-        "groups": {k: sorted({p.group for p in v}) for k, v in splits.items()},
-        "epochs_run": len(result.history),
-        "steps": result.steps,
-        "recipe": result.recipe,
-        "best_epoch": result.best_epoch,
-        "best_val_loss": result.best_val_loss,
-        "seconds": round(result.seconds, 1),
-        "device": options.device,
-    }
-    card = save_modifier(model.cpu(), out_dir, training=record)
-    (Path(out_dir) / "history.json").write_text(json.dumps(result.history, indent=1))
-    return card, result
