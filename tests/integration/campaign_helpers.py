@@ -73,6 +73,19 @@ def tiny_campaign(oracle_maker=None, iterations: int = 2) -> CampaignMaker:
     )
 
 
+def quick_iteration(iteration: IterationMaker, max_reference_phases: int) -> IterationMaker:
+    """Return a planned iteration made quick: P1 kept, tiny retraining, generator frozen."""
+    from dataclasses import replace
+
+    return replace(
+        iteration,
+        screen=replace(iteration.screen, allow_p1=True),
+        train_surrogate=replace(iteration.train_surrogate, epochs=2, patience=2, members=2),
+        train_generator=replace(iteration.train_generator, frozen=True),
+        max_reference_phases=max_reference_phases,
+    )
+
+
 def fresh_profile(settings) -> None:
     """Write the configuration and reset the embedded LaunchPad."""
     from crystaloop.launchpad.config import initialize_launchpad, write_configuration

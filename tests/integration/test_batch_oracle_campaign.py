@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from campaign_helpers import fresh_profile, ingest_small_corpus, isolated_home
+from campaign_helpers import fresh_profile, ingest_small_corpus, isolated_home, quick_iteration
 
 from crystaloop.launchpad.config import get_launchpad
 from crystaloop.launchpad.submit import run_in_process, submit_flow
@@ -35,15 +35,7 @@ def finished(tmp_path_factory):
             iterations=1, dft_budget=2, per_iteration=1, n_generate=8, steps=50, bootstrap=2
         )
         campaign, maker = build_campaign(settings, options)
-        it = maker.iteration
-        small = replace(
-            it,
-            screen=replace(it.screen, allow_p1=True),
-            train_surrogate=replace(it.train_surrogate, epochs=2, patience=2, members=2),
-            train_generator=replace(it.train_generator, frozen=True),
-            max_reference_phases=2,
-        )
-        maker = replace(maker, iteration=small, bootstrap_max_sites=5)
+        maker = replace(maker, iteration=quick_iteration(maker.iteration, 2), bootstrap_max_sites=5)
         submit_flow(settings, maker.make(campaign), {"crystaloop_campaign": campaign})
         run_in_process(settings)
         yield settings, campaign, campaign_plan(maker, campaign)
