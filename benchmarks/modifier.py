@@ -80,25 +80,15 @@ def chgnet_relax(optimizer, structure) -> tuple[object, float]:
     return final, float(result["trajectory"].energies[-1]) / len(final)
 
 
-def match_flags(samples: list[list], targets: list) -> list[bool]:
-    """Whether any of each source's samples matches its target (DiffCSP protocol)."""
-    from crystaloop.chem.metrics import csp_matcher, is_structurally_valid
+def match_rate(samples: list[list], targets: list, k: int = 1) -> float:
+    """The CSP match rate (``chem.metrics.csp_match``); a failed relaxation (None) is no match."""
+    from crystaloop.chem.metrics import csp_match
 
-    matcher = csp_matcher()
-    flags = []
-    for row, target in zip(samples, targets, strict=True):
-        hit = False
-        for s in row:
-            if s is None or not is_structurally_valid(s):
-                continue
-            try:
-                hit = matcher.get_rms_dist(s, target) is not None
-            except Exception:
-                hit = False
-            if hit:
-                break
-        flags.append(hit)
-    return flags
+    keep = [i for i, row in enumerate(samples) if all(s is not None for s in row)]
+    if not keep:
+        return 0.0
+    found = csp_match([samples[i] for i in keep], [targets[i] for i in keep], k)
+    return found["match_rate"] * len(keep) / len(samples)
 
 
 def run_seed(model, pairs, seed: int, samples: int, steps: int | None, n_relax: int, chgnet):
@@ -124,15 +114,21 @@ def run_seed(model, pairs, seed: int, samples: int, steps: int | None, n_relax: 
     sources = [to_structure(p.source.lattice, p.source.frac, p.source.numbers) for p in pairs]
     targets = [to_structure(p.target.lattice, p.target.frac, p.target.numbers) for p in pairs]
     row: dict = {"seed": seed, "sources": len(pairs), "sampling_s": round(seconds, 1)}
-    k1 = match_flags([o[:1] for o in outs], targets)
-    row["match_k1"] = float(np.mean(k1))
-    inputs = match_flags([[s] for s in sources], targets)
-    for group in sorted({p.group for p in pairs}):
+    from crystaloop.chem.metrics import csp_metrics
+
+    totals = {"k1": 0.0, f"k{samples}": 0.0, "input": 0.0}
+    for group in sorted({p.group for p in pairs}):  # each pair matched once, per group
         mine = [i for i, p in enumerate(pairs) if p.group == group]
-        row[f"match_k1_{group}"] = float(np.mean([k1[i] for i in mine]))
-        row[f"match_input_{group}"] = float(np.mean([inputs[i] for i in mine]))
-    row["match_input"] = float(np.mean(inputs))
-    row[f"match_k{samples}"] = float(np.mean(match_flags(outs, targets)))
+        found = csp_metrics([outs[i] for i in mine], [targets[i] for i in mine], (1, samples))
+        inputs = match_rate([[sources[i]] for i in mine], [targets[i] for i in mine])
+        row[f"match_k1_{group}"] = found["k1"]["match_rate"]
+        row[f"match_input_{group}"] = inputs
+        totals["k1"] += found["k1"]["match_rate"] * len(mine)
+        totals[f"k{samples}"] += found[f"k{samples}"]["match_rate"] * len(mine)
+        totals["input"] += inputs * len(mine)
+    row["match_k1"] = totals["k1"] / len(pairs)
+    row["match_input"] = totals["input"] / len(pairs)
+    row[f"match_k{samples}"] = totals[f"k{samples}"] / len(pairs)
     row["valid_k1"] = structural_validity([o[0] for o in outs])
     e_in = chgnet_static(chgnet, sources)
     e_out = chgnet_static(chgnet, [o[0] for o in outs])
@@ -158,8 +154,8 @@ def run_seed(model, pairs, seed: int, samples: int, steps: int | None, n_relax: 
     sub_targets = [targets[i] for i in picks]
     d_in, d_out = np.array(d_in), np.array(d_out)
     row["relaxed_n"] = len(picks)
-    row["relax_match"] = float(np.mean(match_flags(relaxed_in, sub_targets)))
-    row["modify_relax_match"] = float(np.mean(match_flags(relaxed_out, sub_targets)))
+    row["relax_match"] = match_rate(relaxed_in, sub_targets)
+    row["modify_relax_match"] = match_rate(relaxed_out, sub_targets)
     row["relax_mean_dE"] = float(np.nanmean(d_in))
     row["modify_relax_mean_dE"] = float(np.nanmean(d_out))
     both = np.isfinite(d_in) & np.isfinite(d_out)
