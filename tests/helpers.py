@@ -93,3 +93,61 @@ def li_o_entries() -> list[dict]:
         mp_entry("mp-841-GGA", li2o2, -4.8460, oxide_type="peroxide"),
         mp_entry("mp-1235059-GGA", lio2, -4.7276, oxide_type="superoxide"),
     ]
+
+
+def ingest_corpus(tmp_path, corpus_store, structures):
+    """Ingest ``(material_id, structure)`` pairs into the corpus store (heat_ref 0)."""
+    import csv
+
+    from crystaloop.stores.ingest import read_records
+    from crystaloop.stores.ingest.prepare import PrepareOptions
+
+    path = tmp_path / "protos.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", "material_id", "cif", "heat_ref"])
+        for i, (mid, s) in enumerate(structures):
+            writer.writerow([i, mid, cif_of(s), 0.0])
+    _, records = read_records(path)
+    corpus_store.ingest(records, PrepareOptions(source="test", file=str(path), max_sites=500))
+
+
+def batch_rows(settings, out):
+    """Return the candidate ids and structures of a GenerateOutput's batch."""
+    from pymatgen.core import Structure
+
+    from crystaloop.stores.artifacts import artifact_store
+    from crystaloop.stores.candidates import get_batch
+
+    rows = get_batch(artifact_store(settings), out.batch)
+    return [r["candidate_id"] for r in rows], [Structure.from_dict(r["structure"]) for r in rows]
+
+
+def stable_labels(settings, structures):
+    """Store one stable CHGNet label (campaign ``c``, iteration 0) per structure."""
+    from crystaloop.schemas import LabelDoc
+    from crystaloop.stores.factory import open_store
+    from crystaloop.stores.labels import LabelStore, label_id
+
+    docs = [
+        LabelDoc(
+            label_id=label_id(f"c:0:{k}", "chgnet", f"calc-{k}"),
+            subject_id=f"c:0:{k}",
+            kind="candidate",
+            campaign="c",
+            iteration=0,
+            oracle="chgnet",
+            calc_id=f"calc-{k}",
+            structure=s.as_dict(),
+            formula=s.composition.reduced_formula,
+            chemsys="-".join(sorted({str(e) for e in s.composition.elements})),
+            elements=sorted({str(e) for e in s.composition.elements}),
+            nsites=len(s),
+            energy=-30.0,
+            energy_per_atom=-30.0 / len(s),
+            e_form=-1.0,
+            e_hull=0.0,
+        )
+        for k, s in enumerate(structures)
+    ]
+    LabelStore(open_store(settings, "labels")).upsert(docs)

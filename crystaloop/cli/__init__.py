@@ -33,6 +33,7 @@ from crystaloop.cli import (  # noqa: E402, F401
     corpus,
     generate,
     generator,
+    masked,
     modifier,
     runtime,
     surrogate,

@@ -115,6 +115,29 @@ def with_screen_options(func):
     help="Redraw a crystal with overlapping atoms (or a cell under 0.1 A^3) up to this many "
     "times; crystals still invalid are written and counted (0: no redraws).",
 )
+@click.option(
+    "--prototypes",
+    type=click.Path(path_type=Path),
+    help="Masked generator: propose N substitutions of the structures in this file (any format "
+    "'corpus ingest' reads): one element of a prototype replaced on all its sites.",
+)
+@click.option(
+    "--temperature",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="With --prototypes: divides the species log-probabilities before the draw.",
+)
+@click.option(
+    "--top-k",
+    type=click.IntRange(1),
+    help="With --prototypes: draw only among the K most probable elements.",
+)
+@click.option(
+    "--keep-present",
+    is_flag=True,
+    help="With --prototypes: allow an element the prototype already holds as the replacement.",
+)
 @click.option("--out", "out_path", required=True, type=click.Path(path_type=Path))
 @with_screen_options
 def generate(
@@ -126,6 +149,10 @@ def generate(
     guidance: float,
     num_atoms_strategy: str,
     resample_rounds: int,
+    prototypes: Path | None,
+    temperature: float,
+    top_k: int | None,
+    keep_present: bool,
     out_path: Path,
     do_screen: bool,
     use_corpus: bool,
@@ -146,6 +173,10 @@ def generate(
     candidate passed and, if not, the stage and the reason. Crystals with overlapping atoms are
     redrawn up to --resample-rounds times; the summary counts the redraws (the sampling time
     and rate include them) and the crystals still invalid.
+
+    With a masked generator, --prototypes PATH proposes N substitutions of its structures
+    instead: lines {"source_id", "sample", "model", "substitution": {"from", "to",
+    "log_prob"}, "structure"}.
     """
     from crystaloop.ml.generative.sampling import SeededSampler
     from crystaloop.workflows.generation import (
@@ -155,6 +186,9 @@ def generate(
         write_jsonl,
     )
 
+    if prototypes is not None:
+        _prototypes(locals())
+        return
     if spacegroup is not None and not 1 <= spacegroup <= 230:
         raise click.BadParameter(
             f"{spacegroup} is not a space group (1-230)", param_hint="--spacegroup"
@@ -212,6 +246,39 @@ def generate(
             k: v for k, v in sampler.resampling.as_dict().items() if k != "still_invalid_indices"
         }
     _report(report, as_json)
+
+
+def _prototypes(args: dict[str, Any]) -> None:
+    """``generate --prototypes``: a masked generator's substitution proposals."""
+    from crystaloop.cli.masked import generate_from_prototypes
+
+    if args["composition"] or args["spacegroup"] is not None or args["target_eform"] is not None:
+        raise click.UsageError("--prototypes takes no --composition or conditions")
+    settings = load_settings_or_fail()
+    screener = (
+        make_screener(
+            settings,
+            corpus=args["use_corpus"],
+            processes=args["processes"],
+            allow_p1=args["allow_p1"],
+        )
+        if args["do_screen"]
+        else None
+    )
+    report = generate_from_prototypes(
+        args["model_name"],
+        args["prototypes"],
+        args["n"],
+        args["out_path"],
+        temperature=args["temperature"],
+        top_k=args["top_k"],
+        keep_present=args["keep_present"],
+        screener=screener,
+        seed=args["seed"],
+        device=check_device(args["device"] or settings.device),
+        settings=settings,
+    )
+    _report(report, args["as_json"])
 
 
 def _report(report: dict[str, Any], as_json: bool) -> None:

@@ -18,6 +18,7 @@ from crystaloop.ml.generative.config import (  # plain dataclasses: no torch at 
     GeneratorConfig,
     GeneratorTrainOptions,
 )
+from crystaloop.ml.masked.config import MaskedConfig  # a plain dataclass: no torch at import
 
 
 @train.command("generator")
@@ -40,7 +41,13 @@ from crystaloop.ml.generative.config import (  # plain dataclasses: no torch at 
     help="A sentence for the model card: what the model was trained on and what it is for.",
 )
 @click.option(
-    "--kind", type=click.Choice(list(KINDS)), default=GeneratorConfig.kind, show_default=True
+    "--kind",
+    type=click.Choice([*KINDS, "masked"]),
+    default=GeneratorConfig.kind,
+    show_default=True,
+    help="diffusion or flow: generate crystals; masked: the self-supervised generator that "
+    "fills masked species and displaced atoms of known crystals in (seed 003; it proposes "
+    "substitutions of prototypes).",
 )
 @click.option(
     "--mode",
@@ -112,6 +119,24 @@ from crystaloop.ml.generative.config import (  # plain dataclasses: no torch at 
     + ", ".join(f"{w:g} for {kind}" for kind, w in DEFAULT_LAMBDA_TYPE.items())
     + ").",
 )
+@click.option(
+    "--noise",
+    type=click.FloatRange(0),
+    help=f"masked: Gaussian displacement of every atom in pre-training, Å (default "
+    f"{MaskedConfig.noise}; the seed uses 0.1 and 0.2).",
+)
+@click.option(
+    "--mask-fraction",
+    type=click.FloatRange(0, 1, min_open=True),
+    help=f"masked: share of atoms of the random mask (default {MaskedConfig.mask_fraction}; the "
+    "other half of the crystals get all atoms of one species masked).",
+)
+@click.option(
+    "--w-position",
+    type=click.FloatRange(0),
+    help=f"masked: weight of the displacement MSE against the species NLL (default "
+    f"{MaskedConfig.w_position:g}).",
+)
 @click.option("--cond-spacegroup", is_flag=True, help="Condition on the space group (CFG).")
 @click.option(
     "--cond-eform",
@@ -154,6 +179,9 @@ def train_generator_command(
     layers: int | None,
     timesteps: int,
     lambda_type: float | None,
+    noise: float | None,
+    mask_fraction: float | None,
+    w_position: float | None,
     cond_spacegroup: bool,
     eform_label: str | None,
     seed: int,
@@ -171,6 +199,10 @@ def train_generator_command(
     surrogate); the model with the best validation loss is kept. With --from MODEL the
     generator continues training on the new structures (its configuration, sizes and
     normalisation are kept; --replay OLD mixes old structures in so it does not forget them).
+
+    --kind masked pre-trains the masked generator instead: each crystal gets all atoms of one
+    species or --mask-fraction of its atoms masked and every atom displaced by --noise Å, and
+    the network learns to fill the species in and move the atoms back.
     """
     from crystaloop.ml.data.split import SplitPlan
     from crystaloop.ml.generative.fit import fit_generator, new_generator
@@ -183,13 +215,21 @@ def train_generator_command(
     )
 
     settings = load_settings_or_fail()
+    masked = {"noise": noise, "mask_fraction": mask_fraction, "w_position": w_position}
+    if kind != "masked" and any(v is not None for v in masked.values()):
+        raise click.UsageError("--noise, --mask-fraction and --w-position go with --kind masked")
     try:
         plan = SplitPlan(val_fraction, test_fraction, seed)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
     limits = record_limits(settings)
     base = None
-    if base_model is not None:
+    if kind == "masked":
+        if cond_spacegroup or eform_label or mode:
+            raise click.UsageError("a masked generator takes no --mode and no conditions")
+        if replay_path is not None and base_model is None:
+            raise click.UsageError("--replay goes with --from")
+    elif base_model is not None:
         base = load_generator_or_fail(resolve_generator(base_model, mode), "cpu")
         cond_spacegroup = base.config.cond_spacegroup
         if base.config.cond_eform and eform_label is None:
@@ -210,6 +250,40 @@ def train_generator_command(
     if not splits["train"]:
         raise click.ClickException(f"{what}: no records fell in the training split")
     device = check_device(device or settings.device)
+    options = GeneratorTrainOptions(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        time_limit=minutes * 60 if minutes else None,
+        eval_every=1,
+        warmup=warmup,
+        ema_decay=ema_decay or None,
+    )
+    training = {
+        "data": str(data_paths[0]) if len(data_paths) == 1 else [str(p) for p in data_paths],
+        "sources": sources,
+        **({"max_atoms": max_atoms} if max_atoms is not None else {}),
+        **({"description": description} if description else {}),
+        "split": plan.as_dict(),
+        "fine_tuned_from": base_model,
+    }
+    if kind == "masked":
+        from crystaloop.cli.masked import train_masked
+
+        sizes = {"scalar_channels": hidden, "num_layers": layers}
+        old = None
+        if replay_path is not None:
+            with data_errors():
+                old, _, old_errors = read_crystals(replay_path, **limits)
+                check_records(old_errors, str(replay_path))
+        card, result = train_masked(
+            splits, options, out_dir, training, masked, sizes, base_model, old, plan,
+            replay_fraction,
+        )  # fmt: skip
+        _say_trained(card, result.best_val_loss, out_dir, as_json)
+        return
     if base is None:
         try:
             widths = {k: v for k, v in (("hidden", hidden), ("layers", layers)) if v is not None}
@@ -239,34 +313,19 @@ def train_generator_command(
         old_splits = plan.partition(old, lambda c: c.source_id)
         splits["train"] = replay_mix(splits["train"], old_splits["train"], replay_fraction, seed)
         splits["val"] = replay_mix(splits["val"], old_splits["val"], replay_fraction, seed)
-    options = GeneratorTrainOptions(
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        time_limit=minutes * 60 if minutes else None,
-        eval_every=1,
-        warmup=warmup,
-        ema_decay=ema_decay or None,
-    )
-    training = {
-        "data": str(data_paths[0]) if len(data_paths) == 1 else [str(p) for p in data_paths],
-        "sources": sources,
-        **({"max_atoms": max_atoms} if max_atoms is not None else {}),
-        **({"description": description} if description else {}),
-        "split": plan.as_dict(),
-        "fine_tuned_from": base_model,
-    }
     card, result = fit_generator(
         model, splits, options, out_dir, training, log=lambda line: click.echo(line, err=True)
     )
+    _say_trained(card, result.best_val_loss, out_dir, as_json)
+
+
+def _say_trained(card: dict, best: float, out_dir: Path, as_json: bool) -> None:
     if as_json:
         echo_json(card)
-    else:
-        click.echo(
-            f"{card['generator']} {card['mode']} generator ({card['parameters']:,} parameters) "
-            f"trained on {card['training']['sizes']['train']} structures for "
-            f"{card['training']['epochs_run']} "
-            f"epochs; best validation loss {result.best_val_loss:.4f}; written to {out_dir}"
-        )
+        return
+    click.echo(
+        f"{card['generator']} {card['mode']} generator ({card['parameters']:,} parameters) "
+        f"trained on {card['training']['sizes']['train']} structures for "
+        f"{card['training']['epochs_run']} "
+        f"epochs; best validation loss {best:.4f}; written to {out_dir}"
+    )

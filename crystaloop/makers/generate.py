@@ -67,6 +67,10 @@ class GenerateMaker(Maker):
         corpus prototype (sites).
     max_tries
         ``random-search``: space groups tried per composition.
+    temperature, top_k
+        A masked generator's species draws (:func:`~crystaloop.ml.masked.proposals.propose`):
+        with a masked ``model`` the ``generator`` source proposes substitutions of the same
+        corpus prototypes as ``substitution`` (:func:`~crystaloop.makers.sources.masked_rows`).
     resample_rounds
         Redraws of a generated crystal that fails the structural check (overlapping atoms,
         a cell under 0.1 Å³), up to this many times (0: none). Crystals still invalid are kept
@@ -90,6 +94,8 @@ class GenerateMaker(Maker):
     max_prototype_sites: int = 20
     max_tries: int = 10
     resample_rounds: int = 3
+    temperature: float = 1.0
+    top_k: int | None = None
 
     def __post_init__(self) -> None:
         if self.resample_rounds < 0:
@@ -113,9 +119,9 @@ class GenerateMaker(Maker):
         PyXtal cannot place) are counted in the output, the first few named, all of them in
         the ``skipped_batch`` artifact, and logged.
         """
-        from crystaloop.makers.sources import random_search_rows, substitution_rows
+        from crystaloop.makers.sources import masked_rows, random_search_rows, substitution_rows
         from crystaloop.ml.checkpoint import read_card
-        from crystaloop.ml.generative.checkpoint import find_generator, load_generator
+        from crystaloop.ml.generative.checkpoint import find_generator, is_masked, load_generator
         from crystaloop.ml.generative.crystal import to_structure
         from crystaloop.ml.generative.samplers import SamplerOptions
         from crystaloop.ml.generative.sampling import ResampleReport
@@ -133,8 +139,17 @@ class GenerateMaker(Maker):
         start = time.perf_counter()
         skipped: list[dict[str, str]] = []
         resampling: dict[str, int] = {}
+        masked = is_masked(directory)
+        if masked and (self.composition or self.source == "random-search"):
+            raise ValueError(
+                f"{directory.name} is a masked generator: it proposes substitutions of corpus "
+                "prototypes, not crystals of a composition or compositions for a random search"
+            )
         if self.source == "substitution":
             structures, skipped, generator = substitution_rows(self, directory, iteration, settings)
+        elif masked:
+            structures, skipped, label = masked_rows(self, directory, iteration, settings)
+            generator = f"{generator}: {label}"
         else:
             model = load_generator(directory, device=settings.device)
             report = ResampleReport()

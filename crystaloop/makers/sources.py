@@ -11,6 +11,10 @@ oracle and budget (DESIGN.md §5, loop efficiency):
     elements the campaign's generator covers, so the substitutions search the same chemical
     space as the loop. Corpus structures are left out of the ranking (pymatgen's
     ``remove_existing``) with the screens' matcher.
+``generator`` with a masked generator (:mod:`crystaloop.ml.masked`)
+    Seed 003's proposals: the same corpus prototypes as ``substitution``, one element of a
+    prototype replaced on all its sites by an element the masked generator draws
+    (:func:`~crystaloop.ml.masked.proposals.propose`).
 ``random-search``
     AIRSS-style random search (:mod:`crystaloop.chem.random_search`): the generator's samples
     of the iteration give the compositions (atom counts per cell), so the loop and the random
@@ -41,22 +45,9 @@ def substitution_rows(
     ValueError
         When the corpus has no prototype in the generator's elements.
     """
-    from pymatgen.core import Element, Structure
-
     from crystaloop.chem.substitution import ranked_substitutions
-    from crystaloop.ml.generative.checkpoint import load_generator
-    from crystaloop.stores.corpus import CorpusStore
-    from crystaloop.stores.factory import open_store
 
-    elements = {Element.from_Z(z).symbol for z in load_generator(directory).config.elements}
-    corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
-    docs = corpus.small_compounds(maker.max_prototype_sites, elements)
-    if not docs:
-        raise ValueError(
-            f"no corpus compound of ≤ {maker.max_prototype_sites} sites uses only the elements "
-            f"of generator {directory.name}: no prototype to substitute (ingest a corpus first)"
-        )
-    prototypes = [(d["material_id"], Structure.from_dict(d["structure"])) for d in docs]
+    elements, prototypes, corpus = corpus_prototypes(maker, directory, settings)
     batch = ranked_substitutions(
         prototypes,
         elements,
@@ -72,6 +63,67 @@ def substitution_rows(
         f"{max(iteration, 0) * maker.n}–{max(iteration, 0) * maker.n + len(batch.proposals) - 1}"
     )
     return [p.structure for p in batch.proposals], batch.skipped, label
+
+
+def corpus_prototypes(
+    maker: GenerateMaker, directory: Path, settings: Any
+) -> tuple[set[str], list[tuple[str, Structure]], Any]:
+    """Return the generator's elements, the corpus prototypes in them, and the corpus store.
+
+    Raises
+    ------
+    ValueError
+        When the corpus has no compound of at most ``maker.max_prototype_sites`` sites made of
+        the generator's elements only.
+    """
+    from pymatgen.core import Element, Structure
+
+    from crystaloop.ml.generative.checkpoint import generator_elements
+    from crystaloop.stores.corpus import CorpusStore
+    from crystaloop.stores.factory import open_store
+
+    elements = {Element.from_Z(z).symbol for z in generator_elements(directory)}
+    corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
+    docs = corpus.small_compounds(maker.max_prototype_sites, elements)
+    if not docs:
+        raise ValueError(
+            f"no corpus compound of ≤ {maker.max_prototype_sites} sites uses only the elements "
+            f"of generator {directory.name}: no prototype to substitute (ingest a corpus first)"
+        )
+    prototypes = [(d["material_id"], Structure.from_dict(d["structure"])) for d in docs]
+    return elements, prototypes, corpus
+
+
+def masked_rows(
+    maker: GenerateMaker, directory: Path, iteration: int, settings: Any
+) -> tuple[list[Structure], list[dict[str, str]], str]:
+    """Return the iteration's proposals of a masked generator, the skipped prototypes, a label.
+
+    The proposals are drawn in one seeded order (``maker.seed``) of which iteration ``i``
+    takes the window ``[i·n, (i+1)·n)``, so iterations do not repeat one another while the
+    model stays the same; a fine-tuned model draws afresh. The prototypes are made of the
+    model's elements only (:func:`corpus_prototypes`), so none is skipped.
+    """
+    from crystaloop.ml.masked.checkpoint import load_masked
+    from crystaloop.ml.masked.proposals import propose
+
+    model = load_masked(directory, device=settings.device)
+    _, prototypes, _ = corpus_prototypes(maker, directory, settings)
+    start = max(iteration, 0) * maker.n
+    proposals = propose(
+        model,
+        prototypes,
+        start + maker.n,
+        maker.seed,
+        temperature=maker.temperature,
+        top_k=maker.top_k,
+        device=settings.device,
+    )[start:]
+    label = (
+        f"masked {directory.name} proposals on {len(prototypes)} corpus prototypes, "
+        f"draws {start}–{start + len(proposals) - 1}"
+    )
+    return [p.structure for p in proposals], [], label
 
 
 def random_search_rows(

@@ -93,6 +93,7 @@ class TrainGeneratorMaker(Maker):
         from crystaloop.ml.checkpoint import read_card
         from crystaloop.ml.generative.checkpoint import (
             find_generator,
+            is_masked,
             load_generator,
             save_generator,
         )
@@ -121,6 +122,12 @@ class TrainGeneratorMaker(Maker):
             campaign, self.oracle, since, self.stable_threshold, ["label_id", "structure"]
         )
         directory = find_generator(model, self.mode)
+        if is_masked(directory):
+            from crystaloop.makers.train_masked import fine_tune_masked
+
+            return fine_tune_masked(
+                self, model, directory, stable, campaign, iteration, settings, registry
+            )
         generator = load_generator(directory, device="cpu")
         cfg = generator.config
         new = []

@@ -148,7 +148,7 @@ def build_campaign(
         TrainSurrogateMaker,
     )
     from crystaloop.ml.checkpoint import CheckpointError, find_surrogate, read_card
-    from crystaloop.ml.generative.checkpoint import find_generator, load_generator
+    from crystaloop.ml.generative.checkpoint import find_generator, is_masked, load_generator
     from crystaloop.workflows import CampaignMaker, DesignMaker, IterationMaker
 
     design = options.formula is not None
@@ -173,6 +173,11 @@ def build_campaign(
         card = read_card(find_surrogate(options.surrogate))
     except CheckpointError as err:
         raise CampaignError(str(err)) from err
+    if is_masked(generator_dir) and (design or options.source == "random-search"):
+        raise CampaignError(
+            f"{options.generator} is a masked generator: it proposes substitutions of corpus "
+            "prototypes, so it serves open campaigns (no formula, no random-search baseline)"
+        )
     campaign = options.campaign_id or ("design-" if design else "run-") + datetime.now(
         UTC
     ).strftime("%Y%m%d-%H%M%S")
@@ -306,6 +311,16 @@ def _source_options(generate: Any) -> dict[str, Any]:
         return {
             "method": "pyxtal random symmetric structures of the generator's compositions",
             "max_tries": generate.max_tries,
+        }
+    from crystaloop.ml.generative.checkpoint import find_generator, is_masked
+
+    if is_masked(find_generator(generate.model, None)):
+        return {
+            "method": "masked generator (seed 003): one element of a corpus prototype in the "
+            "generator's elements replaced by a drawn one",
+            "temperature": generate.temperature,
+            "top_k": generate.top_k,
+            "max_prototype_sites": generate.max_prototype_sites,
         }
     return {}
 

@@ -92,13 +92,13 @@ def bootstrap_subjects(maker: CampaignMaker, campaign: str, settings: Any) -> li
     from pymatgen.core import Element
 
     from crystaloop.chem.energies import chemsys_of
-    from crystaloop.ml.generative.checkpoint import find_generator, load_generator
+    from crystaloop.ml.generative.checkpoint import find_generator, generator_elements
     from crystaloop.stores.corpus import CorpusStore
     from crystaloop.stores.factory import open_store
     from crystaloop.stores.labels import LabelStore
 
-    cfg = load_generator(find_generator(maker.generator, maker.generator_mode)).config
-    allowed = {Element.from_Z(z).symbol for z in cfg.elements}
+    elements = generator_elements(find_generator(maker.generator, maker.generator_mode))
+    allowed = {Element.from_Z(z).symbol for z in elements}
     corpus = CorpusStore(open_store(settings, "corpus"), open_store(settings, "corpus_aliases"))
     pool = corpus.small_compounds(maker.bootstrap_max_sites, allowed)
     if not pool:

@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-
 import pytest
-from helpers import cif_of, nacl, perovskite
+from helpers import batch_rows, ingest_corpus, nacl, perovskite
 
 from crystaloop.makers import GenerateMaker, SelectMaker
 from crystaloop.schemas import ArtifactRef, ScoreOutput, ScoreRecord
-
-
-def _corpus(tmp_path, corpus_store, structures):
-    from crystaloop.stores.ingest import read_records
-    from crystaloop.stores.ingest.prepare import PrepareOptions
-
-    path = tmp_path / "protos.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["", "material_id", "cif", "heat_ref"])
-        for i, (mid, s) in enumerate(structures):
-            writer.writerow([i, mid, cif_of(s), 0.0])
-    _, records = read_records(path)
-    corpus_store.ingest(records, PrepareOptions(source="test", file=str(path), max_sites=500))
-
-
-def _rows(settings, out):
-    from pymatgen.core import Structure
-
-    from crystaloop.stores.artifacts import artifact_store
-    from crystaloop.stores.candidates import get_batch
-
-    rows = get_batch(artifact_store(settings), out.batch)
-    return [r["candidate_id"] for r in rows], [Structure.from_dict(r["structure"]) for r in rows]
 
 
 def test_bad_sources_are_refused():
@@ -48,15 +22,15 @@ def test_substitution_source_gives_consecutive_windows_of_new_structures(
 ):
     mgo = nacl(4.2)
     mgo.replace_species({"Na": "Mg", "Cl": "O"})  # the generator has no Cl
-    _corpus(tmp_path, corpus_store, [("p-1", perovskite()), ("p-2", mgo)])
+    ingest_corpus(tmp_path, corpus_store, [("p-1", perovskite()), ("p-2", mgo)])
     maker = GenerateMaker(source="substitution", n=3)
     first = maker.make.original(maker, "camp", 0)
     second = maker.make.original(maker, "camp", 1)
     assert first.source == "substitution" and first.n == 3 and first.skipped == 0
     assert first.generator.startswith("substitution(p > 0.001) of 2 corpus prototypes")
-    ids, structures = _rows(settings, first)
+    ids, structures = batch_rows(settings, first)
     assert ids == ["camp:0:0", "camp:0:1", "camp:0:2"]
-    _, later = _rows(settings, second)
+    _, later = batch_rows(settings, second)
     formulas = [s.composition.reduced_formula for s in structures + later]
     assert len(set(formulas)) == 6 and not {"SrTiO3", "MgO"} & set(formulas)
 
@@ -67,8 +41,8 @@ def test_random_search_source_uses_the_generator_compositions(settings):
     searched = GenerateMaker(n=4, steps=3, seed=2, source="random-search")
     out = searched.make.original(searched, "camp", 0)
     ref = sampled.make.original(sampled, "ref", 0)
-    _, mine = _rows(settings, out)
-    _, theirs = _rows(settings, ref)
+    _, mine = batch_rows(settings, out)
+    _, theirs = batch_rows(settings, ref)
     assert out.source == "random-search" and out.n + out.skipped == 4
     assert out.generator.startswith("random-search(pyxtal) of abinitio@")
     if out.skipped == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import stable_labels
 
 from crystaloop.makers.train import TrainSurrogateMaker
 from crystaloop.makers.train_generator import TrainGeneratorMaker
@@ -125,35 +126,6 @@ def test_idealized_primitive_removes_a_small_distortion_and_refuses_p1():
     assert idealized_primitive(_p1_cell(), symprec=0.1) is None
 
 
-def _stable_labels(settings, structures):
-    from crystaloop.schemas import LabelDoc
-    from crystaloop.stores.factory import open_store
-    from crystaloop.stores.labels import LabelStore, label_id
-
-    docs = [
-        LabelDoc(
-            label_id=label_id(f"c:0:{k}", "chgnet", f"calc-{k}"),
-            subject_id=f"c:0:{k}",
-            kind="candidate",
-            campaign="c",
-            iteration=0,
-            oracle="chgnet",
-            calc_id=f"calc-{k}",
-            structure=s.as_dict(),
-            formula=s.composition.reduced_formula,
-            chemsys="-".join(sorted({str(e) for e in s.composition.elements})),
-            elements=sorted({str(e) for e in s.composition.elements}),
-            nsites=len(s),
-            energy=-30.0,
-            energy_per_atom=-30.0 / len(s),
-            e_form=-1.0,
-            e_hull=0.0,
-        )
-        for k, s in enumerate(structures)
-    ]
-    LabelStore(open_store(settings, "labels")).upsert(docs)
-
-
 def _registered_generators(settings):
     from crystaloop.stores.factory import open_store
 
@@ -161,7 +133,7 @@ def _registered_generators(settings):
 
 
 def test_p1_discoveries_do_not_fine_tune_the_generator(settings):
-    _stable_labels(settings, [_p1_cell(), _p1_cell()])
+    stable_labels(settings, [_p1_cell(), _p1_cell()])
     out = TrainGeneratorMaker(min_new_stable=1, epochs=1, check_samples=0).train("perov5", "c", 0)
     assert not out.trained and out.model == "perov5"
     assert "2 new stable, 0 of them with symmetry" in out.reason
@@ -171,7 +143,7 @@ def test_p1_discoveries_do_not_fine_tune_the_generator(settings):
 def test_a_fine_tune_that_lowers_the_screen_pass_rate_is_rejected(settings, monkeypatch):
     import crystaloop.makers.train_generator as train
 
-    _stable_labels(settings, [_perovskite(0.005), _perovskite(0.0)])
+    stable_labels(settings, [_perovskite(0.005), _perovskite(0.0)])
     rates = iter([0.8, 0.5])  # parent, then fine-tuned: 0.5 < 0.75 × 0.8
     monkeypatch.setattr(train, "screen_pass_rate", lambda *args: next(rates))
     maker = TrainGeneratorMaker(min_new_stable=2, epochs=1, check_samples=4)

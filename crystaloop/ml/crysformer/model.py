@@ -116,10 +116,15 @@ class Crysformer(nn.Module):
             return edge_sh, self.rbf(distinct), index
         return edge_sh, self.rbf(length), None
 
-    def node_features(self, batch: GraphBatch) -> torch.Tensor:
-        """Return the ``(N, irreps_hidden.dim)`` features after the attention layers."""
+    def node_features(self, batch: GraphBatch, scalars: torch.Tensor | None = None) -> torch.Tensor:
+        """Return the ``(N, irreps_hidden.dim)`` features after the attention layers.
+
+        ``scalars`` replaces the atoms' initial ``(N, scalar_channels)`` embedding (the masked
+        generator embeds its masked atoms with a mask token, :mod:`crystaloop.ml.masked`).
+        """
         num_nodes = batch.atomic_numbers.shape[0]
-        scalars = self.embed(self.khot[batch.atomic_numbers])
+        if scalars is None:
+            scalars = self.embed(self.khot[batch.atomic_numbers])
         x = torch.zeros(
             num_nodes, self.irreps_hidden.dim, dtype=scalars.dtype, device=scalars.device
         )

@@ -33,6 +33,8 @@ from crystaloop.ml.generative.model import GenerativeModel, build_model
 
 FORMAT = "crystaloop.generator/1"
 KIND = "generator"
+#: The card kind of a masked generator (:mod:`crystaloop.ml.masked.checkpoint`).
+MASKED = "masked"
 
 
 def save_generator(
@@ -118,6 +120,11 @@ def read_model(
     The card's ``sampling`` block goes on the model as ``sampling_defaults``.
     """
     card = read_card(directory)
+    if card.get("kind") == MASKED and kind == KIND:
+        raise CheckpointError(
+            f"{directory}: a masked generator, which proposes substitutions of prototypes "
+            "(generate --prototypes PATH); it does not sample crystals from noise"
+        )
     if card.get("kind") != kind:
         raise CheckpointError(f"{directory}: a {card.get('kind')!r} model, not a {kind}")
     _, payload = read_checkpoint(directory, fmt, device)
@@ -172,6 +179,9 @@ def write_sampling_defaults(
 def resolve_generator_dir(path: str | os.PathLike[str], mode: str | None) -> Path:
     """Return the generator directory for ``path`` (a generator or a bundle) and ``mode``.
 
+    A masked generator (:mod:`crystaloop.ml.masked`) has no mode: it proposes substitutions
+    in every campaign, so it is returned whatever ``mode`` asks for.
+
     Raises
     ------
     CheckpointError
@@ -180,7 +190,7 @@ def resolve_generator_dir(path: str | os.PathLike[str], mode: str | None) -> Pat
     root = Path(path)
     if (root / CARD).exists():
         card = read_card(root)
-        if mode is not None and card.get("mode") != mode:
+        if mode is not None and card.get("mode") != mode and card.get("kind") != MASKED:
             raise CheckpointError(f"{root}: a {card.get('mode')} generator, not {mode}")
         return root
     modes = [m for m in ("csp", "abinitio") if (root / m / CARD).exists()]
@@ -215,3 +225,18 @@ def find_generator(name_or_dir: str | os.PathLike[str], mode: str | None) -> Pat
             )
         path = shipped
     return resolve_generator_dir(path, mode)
+
+
+def generator_elements(directory: str | os.PathLike[str]) -> list[int]:
+    """Return the atomic numbers a generator (of any kind, masked too) was trained on."""
+    config = read_card(directory).get("config") or {}
+    elements = config.get("elements")
+    if not isinstance(elements, list) or not all(isinstance(z, int) for z in elements):
+        raise CheckpointError(f"{directory}: the card lists no elements")
+    return elements
+
+
+def is_masked(directory: str | os.PathLike[str]) -> bool:
+    """Return whether ``directory`` holds a masked generator (its card's kind)."""
+    path = Path(directory)
+    return (path / CARD).exists() and read_card(path).get("kind") == MASKED
