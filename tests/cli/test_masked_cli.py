@@ -138,3 +138,66 @@ def test_bad_input_gets_one_clear_line(masked_model):
         result.exit_code != 0
         and "--noise, --mask-fraction and --w-position go with --kind masked" in result.output
     )
+
+
+def _labelled(path, structures):
+    with open(path, "w") as handle:
+        for i, (sid, s) in enumerate(structures):
+            e_hull = 0.0 if i % 3 == 0 else 0.3
+            handle.write(json.dumps({"source_id": sid, "structure": s.as_dict(), "e_hull": e_hull}))
+            handle.write("\n")
+    return path
+
+
+def test_a_stability_classifier_from_the_backbone_then_a_gan(masked_model):
+    tmp, _ = masked_model
+    data = _labelled(tmp / "stab.jsonl", _training_set())
+    common = ["--data", str(data), "--label", "e_hull", "--at-most", "0.1", "--epochs", "1"]
+    common += ["--val-fraction", "0.25", "--test-fraction", "0.0"]
+    args = [
+        "train",
+        "classifier",
+        *common,
+        "--from-masked",
+        str(tmp / "m"),
+        "--out",
+        str(tmp / "c"),
+    ]
+    result = _run(tmp, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.output[result.output.index("{") :])
+    assert card["kind"] == "classifier" and card["task"] == "stability"
+    assert card["target"] == "e_hull<=0.1" and card["training"]["from_masked"] == str(tmp / "m")
+    args = ["train", "masked-gan", "--generator", str(tmp / "m"), "--critic", str(tmp / "c")]
+    result = _run(tmp, [*args, *common, "--batch-size", "4", "--out", str(tmp / "g"), "--json"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(result.output[result.output.index("{") :])
+    assert card["kind"] == "masked" and card["training"]["gan"]["generator_steps"] >= 3
+    assert card["training"]["gan"]["lr_critic"] == 1e-5
+    assert (tmp / "g" / "critic" / "model.json").exists()
+    result = _run(
+        tmp, ["reconstruct", str(data), "--model", str(tmp / "g"), "--out", str(tmp / "r")]
+    )
+    assert result.exit_code == 0, result.output
+
+
+def test_classifier_and_gan_errors(masked_model):
+    tmp, _ = masked_model
+    data = _labelled(tmp / "stab.jsonl", _training_set())
+    args = ["train", "classifier", "--data", str(data), "--label", "e_hull", "--out", "x"]
+    result = _run(tmp, args)
+    assert (
+        result.exit_code != 0
+        and "label 'e_hull' is 0.3, not 0 or 1 (give --at-most)" in result.output
+    )
+    result = _run(tmp, [*args, "--at-most", "0.1", "--freeze-backbone"])
+    assert result.exit_code != 0 and "--freeze-backbone goes with --from-masked" in result.output
+    gan = ["train", "masked-gan", "--generator", str(tmp / "m"), "--data", str(data), "--out", "y"]
+    result = _run(tmp, [*gan, "--critic", "nope"])
+    assert result.exit_code != 0 and "unknown classifier 'nope'" in result.output
+    salt = _labelled(tmp / "salt.jsonl", [("nacl", nacl())])
+    result = _run(tmp, [*gan[:4], "--data", str(salt), "--out", "y", "--critic", "nope"])
+    assert (
+        result.exit_code != 0
+        and "nacl: element(s) Na, Cl the masked generator never saw" in result.output
+    )

@@ -158,13 +158,16 @@ class Crysformer(nn.Module):
             return weights()
         return _cached(batch, ("readout_weights", dtype), (batch.edge_index, batch.batch), weights)
 
-    def forward(self, batch: GraphBatch) -> torch.Tensor:
+    def forward(self, batch: GraphBatch, scalars: torch.Tensor | None = None) -> torch.Tensor:
         """Return ``(num_graphs, n_targets)`` normalised predictions.
 
         Without autograd or active dropout on the CPU, a batch with more than
         :data:`EDGE_CHUNK` edges runs in parts of whole crystals (the same predictions; the
-        per-edge tensors of a part stay in the CPU's caches).
+        per-edge tensors of a part stay in the CPU's caches). ``scalars`` replaces the atoms'
+        initial embedding (:meth:`node_features`; a GAN critic judges soft species this way).
         """
+        if scalars is not None:
+            return self._forward(batch, scalars)
         if (
             not torch.is_grad_enabled()
             and batch.edge_vec.device.type == "cpu"
@@ -183,8 +186,8 @@ class Crysformer(nn.Module):
             if "Dropout" in type(module).__name__
         )
 
-    def _forward(self, batch: GraphBatch) -> torch.Tensor:
-        x = self.node_features(batch)
+    def _forward(self, batch: GraphBatch, scalars: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.node_features(batch, scalars)
         scalars = x[:, : self.config.scalar_channels]
         weights = self.readout_weights(batch, scalars.dtype)
         pooled = torch.zeros(
