@@ -14,6 +14,13 @@ label of its home). Strategies:
     ``i`` proposes ranks ``i·w … (i+1)·w − 1`` of the deduplicated ranking (corpus structures
     left out) with ``w = 2 × per_iteration``, and the first ``per_iteration`` of them that pass
     the screens go to the oracle. Models frozen; no surrogate decides anything.
+``masked``
+    Seed 003's masked generator (``generator="perov5-masked"`` unless ``--options`` names
+    another): substitutions of the same corpus prototypes, one element replaced on all its
+    sites by a drawn one, in the generator's proposal order (``selection="ranked"``), the same
+    window as ``substitution``. Models frozen. Compare it with ``substitution`` run with the
+    same ``generator`` (``--options '{"generator": "perov5-masked"}'``), so both draw on the
+    same prototypes and elements.
 ``random-search``
     Random symmetric structures (PyXtal, AIRSS-style) of the compositions the generator samples
     in that iteration, screened, drawn at random for the oracle (``source="random-search"``,
@@ -71,6 +78,12 @@ STRATEGIES: dict[str, dict] = {
         "freeze_surrogate": True,
         "freeze_generator": True,
     },
+    "masked": {
+        "generator": "perov5-masked",
+        "selection": "ranked",
+        "freeze_surrogate": True,
+        "freeze_generator": True,
+    },
     "random": {"selection": "random", "freeze_surrogate": True, "freeze_generator": True},
     "frozen": {"freeze_surrogate": True, "freeze_generator": True},
     "loop-surrogate": {"freeze_generator": True},
@@ -99,7 +112,7 @@ COMMON = {
 def strategy_options(name: str, seed: int, extra: dict) -> dict:
     """Return the CampaignOptions fields of strategy ``name`` for ``seed``."""
     options = {"campaign_id": f"bench-{name}", **COMMON, **STRATEGIES[name], **extra, "seed": seed}
-    if options.get("source") == "substitution":
+    if options.get("source") == "substitution" or name == "masked":
         options["n_generate"] = SUBSTITUTION_WINDOW * options["per_iteration"]
     return options
 

@@ -146,6 +146,23 @@ def _rms_table(
     return table
 
 
+def csp_rms_distances(
+    samples: Sequence[Sequence[Structure]], references: Sequence[Structure]
+) -> list[list[float | str | None]]:
+    """Return the DiffCSP-protocol rms distance of every sample to its reference.
+
+    ``samples[i]`` are structures of ``references[i]``'s composition. Each entry is the
+    normalised rms distance of ``get_rms_dist(sample, reference)`` when they match, ``None``
+    when they do not (or either is structurally invalid), and the error's description (a
+    ``str``) when the matcher raised: an error is not a non-match.
+    """
+    k = max((len(s) for s in samples), default=0)
+    return [
+        [entry.error if isinstance(entry, _MatcherFailed) else entry for entry in row]
+        for row in _rms_table(samples, references, k)
+    ]
+
+
 def _match_from_table(table: list[list[_Rms]], k: int) -> dict[str, Any]:
     best = []
     errors = unresolved = 0

@@ -32,6 +32,7 @@ from crystaloop.cli import (  # noqa: E402, F401
     campaign,
     classifier,
     corpus,
+    discriminator,
     generate,
     generator,
     masked,

@@ -137,6 +137,22 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="With --modifier: modified structures per near miss.",
         ),
         click.option(
+            "--discriminator",
+            help="Match discriminator (name or directory, e.g. perov5-match): every screened "
+            "candidate gets p_match, the chance its generated structure is a true one.",
+        ),
+        click.option(
+            "--match-floor",
+            type=click.FloatRange(0, 1),
+            help="With --discriminator: candidates with p_match below this never go to the oracle.",
+        ),
+        click.option(
+            "--match-trust",
+            type=click.FloatRange(0, 1),
+            help="With --discriminator: only candidates with p_match above this may be "
+            "accepted as predictions.",
+        ),
+        click.option(
             "--dry-run",
             is_flag=True,
             help="Print the resolved plan (oracle and its Makers, models, budget, policy, "

@@ -33,6 +33,9 @@ class ScoreMaker(Maker):
         ``oracle`` or ``mp2020`` (set by the campaign from its plan): with ``mp2020`` the
         corrected Materials Project entries of the ``hull_entries`` store join the known
         phases, with MP's formation energies.
+    discriminator
+        A match discriminator (classifier of task ``match``: name or directory; ``None``:
+        none): every survivor gets its ``p_match`` in its scoring record and the store.
     """
 
     name: str = "score"
@@ -41,6 +44,7 @@ class ScoreMaker(Maker):
     batch_size: int = 256
     workers: int = 1
     hull: str = "oracle"
+    discriminator: str | None = None
 
     @crystaloop_job("score", ScoreOutput)
     def make(self, screened: Any, calibration: dict[str, Any] | None = None) -> ScoreOutput:
@@ -108,11 +112,35 @@ class ScoreMaker(Maker):
                 structures, compositions, hulls, strict=True
             )
         ]
-        CandidateStore(open_store(settings, "candidates")).set_scores(surrogate, result.scores)
+        candidates = CandidateStore(open_store(settings, "candidates"))
+        candidates.set_scores(surrogate, result.scores)
+        discriminator = None
+        if self.discriminator is not None and structures:
+            discriminator, p_match = match_probabilities(
+                self.discriminator, [s for _, s in structures], self.batch_size, settings.device
+            )
+            for record, p in zip(records, p_match, strict=True):
+                record.p_match = float(p)
+            candidates.set_p_match(discriminator, {r.candidate_id: r.p_match for r in records})
         return ScoreOutput(
             campaign=out.campaign,
             iteration=out.iteration,
             survivors=out.survivors,
             surrogate=surrogate,
             records=records,
+            discriminator=discriminator,
         )
+
+
+def match_probabilities(
+    name: str, structures: list[Any], batch_size: int, device: str
+) -> tuple[str, list[float]]:
+    """Return the discriminator's label (``name@sha``) and ``p_match`` of each structure."""
+    from crystaloop.ml.checkpoint import read_card
+    from crystaloop.ml.classifier_checkpoint import find_classifier, load_classifier
+    from crystaloop.ml.crysformer.classifier import predict_structures
+
+    directory = find_classifier(name, "match")
+    model = load_classifier(directory, device=device)
+    p = predict_structures(model, structures, batch_size, device)
+    return f"{directory.name}@{read_card(directory)['sha256'][:12]}", p.tolist()

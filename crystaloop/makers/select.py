@@ -54,6 +54,12 @@ class SelectMaker(Maker):
         proposals, such as ``substitution``).
     seed
         Seed of the random strategy and of the audit sample.
+    match_floor, match_trust
+        With a match discriminator's ``p_match`` on the records (seed 000 §3.3): candidates
+        below ``match_floor`` are rejected before routing (never sent to the oracle), and a
+        candidate is accepted as predicted only when ``p_match > match_trust`` (below it, its
+        prediction counts as unconfident, so a promising one goes to the oracle). ``None``: off.
+        A record without ``p_match`` is not affected.
     """
 
     name: str = "select"
@@ -69,6 +75,8 @@ class SelectMaker(Maker):
     audit_share: float = 0.1
     strategy: str = "surrogate"
     seed: int = 0
+    match_floor: float | None = None
+    match_trust: float | None = None
 
     def __post_init__(self) -> None:
         from crystaloop.ml.crysformer.targets import target_info
@@ -110,19 +118,29 @@ class SelectMaker(Maker):
 
         out = ScoreOutput.model_validate(scored)
         items = []
+        implausible = {}
         for record in out.records:
+            p = record.p_match
+            if p is not None and self.match_floor is not None and p < self.match_floor:
+                implausible[record.candidate_id] = (
+                    f"p_match {p:.3f} < floor {self.match_floor:g}: not sent to the oracle"
+                )
+                continue
             score = (record.scores or {}).get(self.target)
             if record.scores and score is None:
                 raise ValueError(
                     f"candidate {record.candidate_id}: surrogate {out.surrogate} has no target "
                     f"{self.target!r} (it has {', '.join(record.scores)})"
                 )
+            values = {k: score[k] for k in ("mean", "std", "confidence")} if score else {}
+            if values and p is not None and self.match_trust is not None and p <= self.match_trust:
+                values["confidence"] = 0.0  # an untrusted structure is never accepted
             items.append(
                 Scored(
                     record.candidate_id,
                     record.formula,
                     record.chemsys,
-                    **({k: score[k] for k in ("mean", "std", "confidence")} if score else {}),
+                    **values,
                     hull=record.hull_e_form or 0.0,
                 )
             )
@@ -133,6 +151,8 @@ class SelectMaker(Maker):
             selection = select_ranked(items, self.budget if budget is None else budget)
         else:
             selection = select(items, self.policy(budget), seed)
+        selection.rejected.extend(implausible)
+        selection.reasons.update(implausible)
         chosen = set(selection.dft) | set(selection.audit)
         result = SelectOutput(
             campaign=out.campaign,
@@ -141,6 +161,7 @@ class SelectMaker(Maker):
             accepted=selection.accepted,
             audit=selection.audit,
             rejected=len(selection.rejected),
+            below_match_floor=len(implausible),
             target=self.target,
             surrogate=out.surrogate,
             picks=[r for r in out.records if r.candidate_id in chosen],

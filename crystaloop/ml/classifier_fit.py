@@ -43,13 +43,17 @@ def binary_label(labels: dict[str, float], name: str, at_most: float | None, rec
 
 def labelled_sets(
     items: Sequence[tuple[str, Structure, float]], plan: SplitPlan, k: int, cutoff: float,
-    target: str,
+    target: str, group_of: Callable[[tuple[str, Structure, float]], str] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Return ``{"train", "val", "test"}`` :class:`InMemoryGraphs` of ``(id, structure, 0/1)``."""
+    """Return ``{"train", "val", "test"}`` :class:`InMemoryGraphs` of ``(id, structure, 0/1)``.
+
+    Items are split by ``group_of(item)`` (default: the id), so items of one group (samples of
+    one composition) stay together.
+    """
     from crystaloop.ml.data.dataset import GraphSample, InMemoryGraphs
     from crystaloop.ml.data.graph import knn_graphs
 
-    splits = plan.partition(items, lambda item: item[0])
+    splits = plan.partition(items, group_of or (lambda item: item[0]))
     out = {}
     for name, part in splits.items():
         graphs = knn_graphs([s for _, s, _ in part], k=k, cutoff=cutoff) if part else []

@@ -46,6 +46,9 @@ class CandidateDoc(BaseModel):
     parent
         The candidate this one was made from by the structure modifier (its oracle-relaxed
         structure was a near miss), ``None`` for a generated one.
+    discriminator, p_match
+        The match discriminator that scored it and its probability that the generated
+        structure is a true one (seed 000 §3.3); ``None`` without a discriminator.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -73,6 +76,8 @@ class CandidateDoc(BaseModel):
     oracle: Literal["done", "failed"] | None = None
     oracle_error: str | None = None
     parent: str | None = None
+    discriminator: str | None = None
+    p_match: float | None = None
 
 
 class GenerateOutput(BaseModel):
@@ -172,6 +177,9 @@ class ScoreRecord(BaseModel):
         Formation energy per atom of the current hull of the oracle's known phases at the
         candidate's composition (0 when none is known): the predicted energy above the hull is
         ``scores["e_form"]["mean"] - hull_e_form``.
+    p_match
+        The match discriminator's probability that the generated structure is a true one (seed
+        000 §3.3); ``None`` when the campaign has no discriminator.
     """
 
     candidate_id: str
@@ -180,6 +188,7 @@ class ScoreRecord(BaseModel):
     nsites: int
     scores: dict[str, dict[str, float]] | None = None
     hull_e_form: float | None = None
+    p_match: float | None = None
 
 
 class ScoreOutput(BaseModel):
@@ -190,6 +199,7 @@ class ScoreOutput(BaseModel):
     survivors: ArtifactRef
     surrogate: str
     records: list[ScoreRecord]
+    discriminator: str | None = None
 
     @property
     def scored(self) -> int:

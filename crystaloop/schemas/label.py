@@ -124,6 +124,8 @@ class SelectOutput(BaseModel):
         Accepted candidates sent to the oracle as well, to audit the routing.
     rejected
         How many were rejected.
+    below_match_floor
+        How many of them the match discriminator's floor rejected (never sent to the oracle).
     target
         The surrogate target the routing used.
     surrogate
@@ -139,6 +141,7 @@ class SelectOutput(BaseModel):
     accepted: list[str]
     audit: list[str] = Field(default_factory=list)
     rejected: int
+    below_match_floor: int = 0
     target: str
     surrogate: str | None = None
     picks: list[ScoreRecord] = Field(default_factory=list)

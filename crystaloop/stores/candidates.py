@@ -62,6 +62,12 @@ class CandidateStore:
         """Record the surrogate's ``{target: {mean, std, ...}}`` per candidate id (one write)."""
         self._bulk_set({i: {"surrogate": surrogate, "scores": v} for i, v in scores.items()})
 
+    def set_p_match(self, discriminator: str, p_match: dict[str, float]) -> None:
+        """Record the match discriminator's ``p_match`` per candidate id (one write)."""
+        self._bulk_set(
+            {i: {"discriminator": discriminator, "p_match": float(p)} for i, p in p_match.items()}
+        )
+
     def get(self, ids: Iterable[str]) -> list[dict[str, Any]]:
         """Return the documents of some candidate ids (without ``_id``)."""
         docs = self.store.query({"candidate_id": {"$in": sorted(set(ids))}})

@@ -88,6 +88,11 @@ class CampaignOptions:
         A structure modifier (shipped name or directory; ``None``: none) applied to the
         candidates whose label is ``stable_threshold < E_hull ≤ stable_threshold +
         modify_margin``, ``modify_samples`` outputs each; they join the next iteration.
+    discriminator, match_floor, match_trust
+        A match discriminator (seed 000 §3.3; a ``match`` classifier: shipped name or
+        directory) that gives every screened candidate its ``p_match``; candidates below
+        ``match_floor`` are never sent to the oracle, and only those above ``match_trust`` may
+        be accepted as predictions (``None``: off).
     """
 
     campaign_id: str | None = None
@@ -114,6 +119,9 @@ class CampaignOptions:
     modifier: str | None = None
     modify_margin: float = 0.1
     modify_samples: int = 2
+    discriminator: str | None = None
+    match_floor: float | None = None
+    match_trust: float | None = None
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> CampaignOptions:
@@ -143,6 +151,7 @@ def build_campaign(
     from crystaloop.makers import (
         DFTMaker,
         GenerateMaker,
+        ScoreMaker,
         SelectMaker,
         TrainGeneratorMaker,
         TrainSurrogateMaker,
@@ -211,7 +220,9 @@ def build_campaign(
             acquisition=options.acquisition,
             seed=options.seed,
             audit_share=options.audit_share,
+            **match_routing(options),
         ),
+        score=ScoreMaker(discriminator=options.discriminator),
         oracle=DFTMaker(oracle=oracle, engine=settings.oracle_engine),
         train_surrogate=TrainSurrogateMaker(
             targets=targets, seed=options.seed, frozen=options.freeze_surrogate
@@ -249,6 +260,32 @@ def build_campaign(
     except ValueError as err:
         raise CampaignError(str(err)) from err
     return campaign, maker
+
+
+def match_routing(options: CampaignOptions) -> dict[str, float | None]:
+    """Return the SelectMaker fields of the match discriminator's routing, checked.
+
+    Raises
+    ------
+    CampaignError
+        For a floor or trust level without a discriminator or outside [0, 1], or a
+        discriminator that is not a ``match`` classifier.
+    """
+    from crystaloop.ml.checkpoint import CheckpointError
+    from crystaloop.ml.classifier_checkpoint import find_classifier
+
+    levels = {"match_floor": options.match_floor, "match_trust": options.match_trust}
+    for name, value in levels.items():
+        if value is not None and options.discriminator is None:
+            raise CampaignError(f"{name} needs a discriminator")
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise CampaignError(f"{name} must be in [0, 1], not {value}")
+    if options.discriminator is not None:
+        try:
+            find_classifier(options.discriminator, "match")
+        except CheckpointError as err:
+            raise CampaignError(str(err)) from err
+    return levels
 
 
 def modify_maker(options: CampaignOptions) -> Any:
@@ -384,6 +421,13 @@ def campaign_plan(maker: CampaignMaker, campaign: str) -> dict[str, Any]:
             "near_miss": f"{maker.stable_threshold:g} < E_hull ≤ "
             f"{maker.stable_threshold + it.modify_margin:g} eV/atom",
             "samples": it.modify.samples,
+        },
+        "match_discriminator": None
+        if it.score.discriminator is None
+        else {
+            "discriminator": it.score.discriminator,
+            "floor": it.select.match_floor,
+            "trust": it.select.match_trust,
         },
     }
     plan.update(maker.query())

@@ -207,3 +207,20 @@ def train_classifier(
     result.seconds = time.perf_counter() - start
     model.eval()
     return result
+
+
+@torch.no_grad()
+def predict_structures(
+    model: Crysformer, structures: list[Any], batch_size: int = 256, device: str = "cpu"
+) -> np.ndarray:
+    """Return ``p`` of each pymatgen structure (graphs built with the model's ``k``/cutoff)."""
+    from crystaloop.ml.data.batch import collate
+    from crystaloop.ml.data.graph import knn_graphs
+
+    model.eval().to(device)
+    out = []
+    for start in range(0, len(structures), batch_size):
+        part = structures[start : start + batch_size]
+        graphs = knn_graphs(part, k=model.config.k, cutoff=model.config.cutoff)
+        out.append(torch.sigmoid(model(collate(graphs).to(device))[:, 0]).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)

@@ -1,0 +1,164 @@
+"""``crystaloop train discriminator``: seed 000's match discriminator of a CSP generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from crystaloop.cli.common import echo_json, load_settings_or_fail
+from crystaloop.cli.surrogate import train
+
+
+@train.command("discriminator")
+@click.option("--generator", "generator_name", required=True, help="CSP generator (or bundle).")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    help="Structures whose compositions are sampled (default: the generator's training data; "
+    "only the records of its validation and test splits are used: held-out compositions).",
+)
+@click.option("--samples", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option(
+    "--rmsd",
+    default=0.15,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="A sample is a match when DiffCSP's protocol matches it to the true structure with a "
+    "normalised rms distance below this.",
+)
+@click.option("--steps", type=click.IntRange(1), help="Sampling steps (default: the model's).")
+@click.option(
+    "--from-masked",
+    "masked_name",
+    help="Start the classifier from this masked generator's backbone (else a fresh Crysformer).",
+)
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
+@click.option("--minutes", type=float, help="Stop after this much training time (best kept).")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--val-fraction", default=0.15, show_default=True)
+@click.option("--test-fraction", default=0.25, show_default=True)
+@click.option("--device", default=None, help="Torch device (default: settings).")
+@click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
+def train_discriminator_command(
+    generator_name: str,
+    data_path: Path | None,
+    samples: int,
+    rmsd: float,
+    steps: int | None,
+    masked_name: str | None,
+    out_dir: Path,
+    epochs: int,
+    minutes: float | None,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    device: str | None,
+    as_json: bool,
+) -> None:
+    """Train p_match: the chance that a CSP sample of the generator is the true structure.
+
+    The generator samples --samples structures of every held-out composition (its own
+    validation and test records); each is labelled a match or not by DiffCSP's protocol and
+    --rmsd; a binary Crysformer learns the label. Samples of one composition stay in one split
+    of the discriminator's own seeded split (ROC AUC and precision at p_match > 0.5 on its
+    test split are in the card).
+    """
+    from crystaloop.cli.generator_io import check_device, load_generator_or_fail, resolve_generator
+    from crystaloop.cli.masked import load_masked_or_fail, read_records
+    from crystaloop.cli.surrogate_data import data_errors
+    from crystaloop.ml.checkpoint import read_card
+    from crystaloop.ml.classifier_fit import fit_classifier, labelled_sets
+    from crystaloop.ml.crysformer.classifier import (
+        ClassifierOptions,
+        classifier_config,
+        from_backbone,
+    )
+    from crystaloop.ml.crysformer.config import CrysformerConfig
+    from crystaloop.ml.crysformer.model import Crysformer
+    from crystaloop.ml.data.split import SplitPlan
+    from crystaloop.workflows.discriminator import match_examples
+
+    settings = load_settings_or_fail()
+    try:
+        plan = SplitPlan(val_fraction, test_fraction, seed)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    directory = resolve_generator(generator_name, "csp")
+    generator = load_generator_or_fail(directory, "cpu")
+    card = read_card(directory)
+    training = card.get("training") or {}
+    path = data_path or Path(training.get("data", ""))
+    if not str(path) or not path.exists():
+        raise click.UsageError(f"give --data: the generator's data {str(path)!r} is not here")
+    records = read_records(path, settings)
+    generator_plan = SplitPlan.from_dict(training["split"]) if "split" in training else plan
+    parts = generator_plan.partition(records, lambda r: r[0])
+    held_out = parts["val"] + parts["test"]
+    if not held_out:
+        raise click.ClickException(f"{path}: no record is held out of {generator_name}'s training")
+    too_big = [sid for sid, s in held_out if len(s) > generator.config.max_atoms]
+    if too_big:
+        raise click.ClickException(
+            f"{too_big[0]}: more atoms than {generator_name} makes ({generator.config.max_atoms})"
+        )
+    device = check_device(device or settings.device)
+    with data_errors():
+        examples = match_examples(
+            generator.to(device), held_out, samples, rmsd, seed, steps, device=device
+        )
+    target = f"match(rmsd<{rmsd:g})"
+    if masked_name is not None:
+        _, masked = load_masked_or_fail(masked_name)
+        model = from_backbone(masked.backbone, target, seed)
+    else:
+        import torch
+
+        torch.manual_seed(seed)
+        model = Crysformer(classifier_config(CrysformerConfig(), target))
+    # the held-out records are those the generator's split hashed to val/test: salt the ids,
+    # or the same hash would put them all in one split of this one
+    sets = labelled_sets(
+        examples.items, plan, model.config.k, model.config.cutoff, target,
+        group_of=lambda item: f"discriminator:{item[0]}",
+    )  # fmt: skip
+    if not len(sets["train"]) or not len(sets["val"]):
+        raise click.ClickException("too few held-out compositions for a train and a val split")
+    options = ClassifierOptions(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        time_limit=minutes * 60 if minutes else None,
+    )
+    record = {
+        "data": str(path),
+        "split": plan.as_dict(),
+        "from_masked": masked_name,
+        "examples": examples.summary(),
+        "matcher_errors_first": examples.matcher_errors[:5],
+    }
+    extra = {"generator": f"{directory}@{card['sha256'][:12]}", "rmsd": rmsd, "samples": samples}
+    with data_errors():
+        out = fit_classifier(
+            model, sets, options, out_dir, "match", record, extra,
+            log=lambda line: click.echo(line, err=True),
+        )  # fmt: skip
+    if as_json:
+        echo_json(out)
+        return
+    scored = out["metrics"].get("test") or out["metrics"]["val"]
+    summary = examples.summary()
+    click.echo(
+        f"match discriminator of {generator_name}: {summary['samples']} samples of "
+        f"{summary['records']} held-out compositions ({summary['match_share']:.1%} matches); "
+        f"ROC AUC {scored['auc']:.3f}, precision at p > 0.5 {scored['precision']:.3f}; "
+        f"written to {out_dir}"
+    )
