@@ -108,7 +108,9 @@ class Scored:
     """One candidate as the routing sees it (``mean``/``std``/``confidence`` None: unscorable).
 
     ``hull`` is the formation energy of the current hull at its composition (eV/atom; 0 with no
-    known phase), used by the ``e_hull`` objective.
+    known phase), used by the ``e_hull`` objective. ``untrusted`` (a reason, e.g. a low match
+    probability of its generated structure) keeps it from being accepted as a prediction: when
+    promising it is routed as an uncertain one.
     """
 
     candidate_id: str
@@ -118,6 +120,7 @@ class Scored:
     std: float | None = None
     confidence: float | None = None
     hull: float = 0.0
+    untrusted: str | None = None
 
 
 @dataclass
@@ -167,7 +170,11 @@ def select(candidates: list[Scored], policy: SelectionPolicy, seed: int = 0) -> 
             out.reasons[c.candidate_id] = (
                 f"not promising: {name} {value:.3f}{how} = {bound:.3f} > {policy.threshold:g}"
             )
-        elif (c.confidence or 0.0) >= policy.min_confidence and value <= policy.threshold:
+        elif (
+            c.untrusted is None
+            and (c.confidence or 0.0) >= policy.min_confidence
+            and value <= policy.threshold
+        ):
             out.accepted.append(c.candidate_id)
             out.reasons[c.candidate_id] = (
                 f"confident: {name} {value:.3f} ± {c.std:.3f}, confidence {c.confidence:.2f}"
@@ -176,6 +183,7 @@ def select(candidates: list[Scored], policy: SelectionPolicy, seed: int = 0) -> 
             queue.append((bound, order, c))
             out.reasons[c.candidate_id] = (
                 f"uncertain: {name} {value:.3f} ± {c.std:.3f}, confidence {c.confidence or 0.0:.2f}"
+                + (f", {c.untrusted}" if c.untrusted else "")
             )
     n_audit = audit_size(len(out.accepted), policy)
     if n_audit:

@@ -73,14 +73,8 @@ def train_classifier_command(
     With --from-masked the classifier starts from a masked generator's pre-trained backbone.
     """
     from crystaloop.cli.generator_io import check_device
-    from crystaloop.cli.masked import load_masked_or_fail
     from crystaloop.ml.classifier_fit import binary_label, fit_classifier, labelled_sets
-    from crystaloop.ml.crysformer.classifier import (
-        ClassifierOptions,
-        classifier_config,
-        from_backbone,
-    )
-    from crystaloop.ml.crysformer.config import CrysformerConfig
+    from crystaloop.ml.crysformer.classifier import ClassifierOptions
     from crystaloop.ml.data.split import SplitPlan
 
     settings = load_settings_or_fail()
@@ -99,21 +93,7 @@ def train_classifier_command(
     with data_errors():
         labelled = [(sid, s, binary_label(labels, label, at_most, sid)) for sid, s, labels in items]
     target = label if at_most is None else f"{label}<={at_most:g}"
-    import torch
-
-    if masked_name is not None:
-        _, masked = load_masked_or_fail(masked_name)
-        model = from_backbone(masked.backbone, target, seed)
-    else:
-        sizes = {k: v for k, v in (("scalar_channels", hidden), ("num_layers", layers)) if v}
-        try:
-            config = classifier_config(CrysformerConfig(**sizes), target)
-        except ValueError as err:
-            raise click.BadParameter(str(err)) from err
-        from crystaloop.ml.crysformer.model import Crysformer
-
-        torch.manual_seed(seed)
-        model = Crysformer(config)
+    model = make_classifier(target, masked_name, seed, hidden, layers)
     sets = labelled_sets(labelled, plan, model.config.k, model.config.cutoff, target)
     if not len(sets["train"]) or not len(sets["val"]):
         raise click.ClickException(f"{data_path}: too few records for a train and a val split")
@@ -149,3 +129,30 @@ def train_classifier_command(
         f"{'test' if 'test' in card['metrics'] else 'val'} ROC AUC {scored['auc']:.3f}, "
         f"precision at p > 0.5 {scored['precision']:.3f}; written to {out_dir}"
     )
+
+
+def make_classifier(
+    target: str,
+    masked_name: str | None,
+    seed: int,
+    hidden: int | None = None,
+    layers: int | None = None,
+):
+    """Return a binary Crysformer: from a masked generator's backbone, or fresh (sized)."""
+    import torch
+
+    from crystaloop.cli.masked import load_masked_or_fail
+    from crystaloop.ml.crysformer.classifier import classifier_config, from_backbone
+    from crystaloop.ml.crysformer.config import CrysformerConfig
+    from crystaloop.ml.crysformer.model import Crysformer
+
+    if masked_name is not None:
+        _, masked = load_masked_or_fail(masked_name)
+        return from_backbone(masked.backbone, target, seed)
+    sizes = {k: v for k, v in (("scalar_channels", hidden), ("num_layers", layers)) if v}
+    try:
+        config = classifier_config(CrysformerConfig(**sizes), target)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    torch.manual_seed(seed)
+    return Crysformer(config)

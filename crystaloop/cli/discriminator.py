@@ -68,20 +68,15 @@ def train_discriminator_command(
     validation and test records); each is labelled a match or not by DiffCSP's protocol and
     --rmsd; a binary Crysformer learns the label. Samples of one composition stay in one split
     of the discriminator's own seeded split (ROC AUC and precision at p_match > 0.5 on its
-    test split are in the card).
+    test split are in the card). p_match is a calibrated probability (no class re-weighting).
     """
+    from crystaloop.cli.classifier import make_classifier
     from crystaloop.cli.generator_io import check_device, load_generator_or_fail, resolve_generator
-    from crystaloop.cli.masked import load_masked_or_fail, read_records
+    from crystaloop.cli.masked import read_records
     from crystaloop.cli.surrogate_data import data_errors
     from crystaloop.ml.checkpoint import read_card
     from crystaloop.ml.classifier_fit import fit_classifier, labelled_sets
-    from crystaloop.ml.crysformer.classifier import (
-        ClassifierOptions,
-        classifier_config,
-        from_backbone,
-    )
-    from crystaloop.ml.crysformer.config import CrysformerConfig
-    from crystaloop.ml.crysformer.model import Crysformer
+    from crystaloop.ml.crysformer.classifier import ClassifierOptions
     from crystaloop.ml.data.split import SplitPlan
     from crystaloop.workflows.discriminator import match_examples
 
@@ -94,12 +89,23 @@ def train_discriminator_command(
     generator = load_generator_or_fail(directory, "cpu")
     card = read_card(directory)
     training = card.get("training") or {}
-    path = data_path or Path(training.get("data", ""))
-    if not str(path) or not path.exists():
-        raise click.UsageError(f"give --data: the generator's data {str(path)!r} is not here")
+    if data_path is None:
+        data = training.get("data")
+        if not isinstance(data, str):
+            raise click.UsageError(
+                f"give --data: {generator_name}'s card names {data!r} as its data, not one file"
+            )
+        data_path = Path(data)
+    if not data_path.exists():
+        raise click.UsageError(f"give --data: {str(data_path)!r} is not here")
+    path = data_path
     records = read_records(path, settings)
-    generator_plan = SplitPlan.from_dict(training["split"]) if "split" in training else plan
-    parts = generator_plan.partition(records, lambda r: r[0])
+    if "split" not in training:
+        raise click.ClickException(
+            f"{generator_name}'s card has no split: which compositions it did not train on is "
+            "unknown, and a discriminator of compositions it trained on would be fooled"
+        )
+    parts = SplitPlan.from_dict(training["split"]).partition(records, lambda r: r[0])
     held_out = parts["val"] + parts["test"]
     if not held_out:
         raise click.ClickException(f"{path}: no record is held out of {generator_name}'s training")
@@ -113,20 +119,13 @@ def train_discriminator_command(
         examples = match_examples(
             generator.to(device), held_out, samples, rmsd, seed, steps, device=device
         )
-    target = f"match(rmsd<{rmsd:g})"
-    if masked_name is not None:
-        _, masked = load_masked_or_fail(masked_name)
-        model = from_backbone(masked.backbone, target, seed)
-    else:
-        import torch
-
-        torch.manual_seed(seed)
-        model = Crysformer(classifier_config(CrysformerConfig(), target))
-    # the held-out records are those the generator's split hashed to val/test: salt the ids,
-    # or the same hash would put them all in one split of this one
+    model = make_classifier(f"match(rmsd<{rmsd:g})", masked_name, seed)
+    target = model.config.targets[0]
+    # samples of one composition (reduced formula) stay in one split; the key is salted, or
+    # the generator's split hash would put every held-out record in one split of this one
     sets = labelled_sets(
         examples.items, plan, model.config.k, model.config.cutoff, target,
-        group_of=lambda item: f"discriminator:{item[0]}",
+        group_of=lambda item: f"discriminator:{item[1].composition.reduced_formula}",
     )  # fmt: skip
     if not len(sets["train"]) or not len(sets["val"]):
         raise click.ClickException("too few held-out compositions for a train and a val split")

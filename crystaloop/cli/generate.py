@@ -187,8 +187,26 @@ def generate(
     )
 
     if prototypes is not None:
-        _prototypes(locals())
+        if composition or spacegroup is not None or target_eform is not None:
+            raise click.UsageError("--prototypes takes no --composition or conditions")
+        settings = load_settings_or_fail()
+        screener = (
+            make_screener(settings, corpus=use_corpus, processes=processes, allow_p1=allow_p1)
+            if do_screen
+            else None
+        )
+        from crystaloop.cli.masked import generate_from_prototypes
+
+        report = generate_from_prototypes(
+            model_name, prototypes, n, out_path,
+            temperature=temperature, top_k=top_k, keep_present=keep_present,
+            screener=screener, seed=seed, device=check_device(device or settings.device),
+            settings=settings,
+        )  # fmt: skip
+        _report(report, as_json)
         return
+    if top_k is not None or keep_present:
+        raise click.UsageError("--top-k and --keep-present go with --prototypes")
     if spacegroup is not None and not 1 <= spacegroup <= 230:
         raise click.BadParameter(
             f"{spacegroup} is not a space group (1-230)", param_hint="--spacegroup"
@@ -246,39 +264,6 @@ def generate(
             k: v for k, v in sampler.resampling.as_dict().items() if k != "still_invalid_indices"
         }
     _report(report, as_json)
-
-
-def _prototypes(args: dict[str, Any]) -> None:
-    """``generate --prototypes``: a masked generator's substitution proposals."""
-    from crystaloop.cli.masked import generate_from_prototypes
-
-    if args["composition"] or args["spacegroup"] is not None or args["target_eform"] is not None:
-        raise click.UsageError("--prototypes takes no --composition or conditions")
-    settings = load_settings_or_fail()
-    screener = (
-        make_screener(
-            settings,
-            corpus=args["use_corpus"],
-            processes=args["processes"],
-            allow_p1=args["allow_p1"],
-        )
-        if args["do_screen"]
-        else None
-    )
-    report = generate_from_prototypes(
-        args["model_name"],
-        args["prototypes"],
-        args["n"],
-        args["out_path"],
-        temperature=args["temperature"],
-        top_k=args["top_k"],
-        keep_present=args["keep_present"],
-        screener=screener,
-        seed=args["seed"],
-        device=check_device(args["device"] or settings.device),
-        settings=settings,
-    )
-    _report(report, args["as_json"])
 
 
 def _report(report: dict[str, Any], as_json: bool) -> None:

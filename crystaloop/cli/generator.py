@@ -225,8 +225,12 @@ def train_generator_command(
     limits = record_limits(settings)
     base = None
     if kind == "masked":
-        if cond_spacegroup or eform_label or mode:
-            raise click.UsageError("a masked generator takes no --mode and no conditions")
+        if cond_spacegroup or eform_label or mode or lambda_type is not None:
+            raise click.UsageError(
+                "a masked generator takes no --mode, --lambda-type or conditions"
+            )
+        if base_model is not None and (hidden or layers):
+            raise click.UsageError("--hidden and --layers size a new model, not one --from")
         if replay_path is not None and base_model is None:
             raise click.UsageError("--replay goes with --from")
     elif base_model is not None:

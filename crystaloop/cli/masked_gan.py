@@ -34,8 +34,13 @@ from crystaloop.cli.surrogate_data import data_errors, fail_on, read_labelled
 @click.option("--w-adversarial", default=0.1, show_default=True, type=click.FloatRange(0))
 @click.option("--critic-every", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--seed", default=0, show_default=True)
-@click.option("--val-fraction", default=0.1, show_default=True)
-@click.option("--test-fraction", default=0.1, show_default=True)
+@click.option(
+    "--val-fraction",
+    type=float,
+    help="With --test-fraction: the split of --data (default: the generator's own split, so "
+    "its held-out structures stay out of the GAN too).",
+)
+@click.option("--test-fraction", type=float)
 @click.option("--device", default=None, help="Torch device (default: settings).")
 @click.option("--json", "as_json", is_flag=True, help="Print the generator's card as JSON.")
 def train_masked_gan_command(
@@ -51,8 +56,8 @@ def train_masked_gan_command(
     w_adversarial: float,
     critic_every: int,
     seed: int,
-    val_fraction: float,
-    test_fraction: float,
+    val_fraction: float | None,
+    test_fraction: float | None,
     device: str | None,
     as_json: bool,
 ) -> None:
@@ -65,7 +70,7 @@ def train_masked_gan_command(
     """
     from crystaloop.cli.generator_io import check_device
     from crystaloop.cli.masked import load_masked_or_fail
-    from crystaloop.ml.checkpoint import CheckpointError
+    from crystaloop.ml.checkpoint import CheckpointError, read_card
     from crystaloop.ml.classifier_checkpoint import find_classifier, load_classifier
     from crystaloop.ml.classifier_fit import binary_label
     from crystaloop.ml.data.split import SplitPlan
@@ -75,11 +80,15 @@ def train_masked_gan_command(
     settings = load_settings_or_fail()
     if at_most is not None and label is None:
         raise click.UsageError("--at-most goes with --label")
+    directory, generator = load_masked_or_fail(generator_name)
+    pretraining = read_card(directory).get("training") or {}
     try:
-        plan = SplitPlan(val_fraction, test_fraction, seed)
+        if val_fraction is None and test_fraction is None and "split" in pretraining:
+            plan = SplitPlan.from_dict(pretraining["split"])
+        else:
+            plan = SplitPlan(val_fraction or 0.1, test_fraction or 0.1, seed)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
-    _, generator = load_masked_or_fail(generator_name)
     items, errors = read_labelled(data_path, settings)
     fail_on(errors, str(data_path))
     if not items:
@@ -111,6 +120,7 @@ def train_masked_gan_command(
         "label": label,
         "at_most": at_most,
         "split": plan.as_dict(),
+        "pretraining": pretraining,
     }
     with data_errors():
         card, _ = fit_gan(

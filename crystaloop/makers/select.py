@@ -59,7 +59,8 @@ class SelectMaker(Maker):
         below ``match_floor`` are rejected before routing (never sent to the oracle), and a
         candidate is accepted as predicted only when ``p_match > match_trust`` (below it, its
         prediction counts as unconfident, so a promising one goes to the oracle). ``None``: off.
-        A record without ``p_match`` is not affected.
+        A record without ``p_match`` is not affected. The floor acts before every strategy (a
+        ``random`` or ``ranked`` baseline draws from the plausible candidates only).
     """
 
     name: str = "select"
@@ -133,8 +134,8 @@ class SelectMaker(Maker):
                     f"{self.target!r} (it has {', '.join(record.scores)})"
                 )
             values = {k: score[k] for k in ("mean", "std", "confidence")} if score else {}
-            if values and p is not None and self.match_trust is not None and p <= self.match_trust:
-                values["confidence"] = 0.0  # an untrusted structure is never accepted
+            if p is not None and self.match_trust is not None and p <= self.match_trust:
+                values["untrusted"] = f"p_match {p:.3f} ≤ trust {self.match_trust:g}"
             items.append(
                 Scored(
                     record.candidate_id,

@@ -101,8 +101,12 @@ def masked_rows(
 
     The proposals are drawn in one seeded order (``maker.seed``) of which iteration ``i``
     takes the window ``[i·n, (i+1)·n)``, so iterations do not repeat one another while the
-    model stays the same; a fine-tuned model draws afresh. The prototypes are made of the
-    model's elements only (:func:`corpus_prototypes`), so none is skipped.
+    model stays the same. A model fine-tuned in the campaign orders its proposals anew, and its
+    window is still counted from iteration 0 (its first ``i·n`` are skipped; those it shares
+    with earlier iterations would be dropped by the screens as duplicates anyway). The
+    prototypes are made of the model's elements only (:func:`corpus_prototypes`), so none is
+    skipped; when the prototypes run out of substitutions the batch is short, and a warning
+    says so.
     """
     from crystaloop.ml.masked.checkpoint import load_masked
     from crystaloop.ml.masked.proposals import propose
@@ -119,6 +123,14 @@ def masked_rows(
         top_k=maker.top_k,
         device=settings.device,
     )[start:]
+    if len(proposals) < maker.n:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "masked generator %s: %d of %d proposals in iteration %d (its %d prototypes ran out "
+            "of substitutions)", directory.name, len(proposals), maker.n, iteration,
+            len(prototypes),
+        )  # fmt: skip
     label = (
         f"masked {directory.name} proposals on {len(prototypes)} corpus prototypes, "
         f"draws {start}–{start + len(proposals) - 1}"

@@ -1,9 +1,10 @@
 """Train a binary classifier on labelled structures and write it: one path for every caller.
 
 The ``train classifier`` command, the masked generator's downstream stability head and the match
-discriminator (:mod:`crystaloop.ml.match`) end here: records are split by a seeded hash of their
-id, each becomes a Crysformer graph with its 0/1 label, the classifier trains on the first split,
-keeps its best validation epoch, is scored on the test split, and the card records it all.
+discriminator (:mod:`crystaloop.workflows.discriminator`) end here: records are split by a
+seeded hash of their id (or group), each becomes a Crysformer graph with its 0/1 label, the
+classifier trains on the first split, keeps its best validation epoch, is scored on the test
+split, and the card records it all.
 """
 
 from __future__ import annotations

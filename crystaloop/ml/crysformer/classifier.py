@@ -41,8 +41,10 @@ class ClassifierOptions:
         Train the head only (the embedding and attention layers keep the weights they start
         from), as the seed's downstream fine-tuning does.
     pos_weight
-        Weight of the positive class in the loss (``None``: negatives / positives of the
-        training set, so a rare class counts as much as the common one).
+        Weight of the positive class in the loss: 1 (the default) keeps ``p`` a probability, as
+        the routing reads it; ``None`` weights positives by negatives / positives of the
+        training set (a rare class counts as much as the common one, and a sample at the base
+        rate then scores 0.5: ``p`` is no longer calibrated).
     """
 
     epochs: int = 50
@@ -54,7 +56,7 @@ class ClassifierOptions:
     patience: int = 10
     time_limit: float | None = None
     freeze_backbone: bool = False
-    pos_weight: float | None = None
+    pos_weight: float | None = 1.0
 
 
 @dataclass
@@ -161,6 +163,9 @@ def train_classifier(
     if not np.isin(labels, (0.0, 1.0)).all():
         raise ValueError("binary labels must be 0 or 1")
     positives = float(labels.sum())
+    if positives in (0.0, float(len(labels))):
+        raise ValueError(f"the training split has one class only ({int(positives)} positives of "
+                         f"{len(labels)}): nothing to learn")  # fmt: skip
     if options.pos_weight is not None:
         pos_weight = options.pos_weight
     else:
@@ -169,7 +174,10 @@ def train_classifier(
     model.target_mean.zero_()
     model.target_std.fill_(1.0)
     model.to(options.device)
-    params = model.heads.parameters() if options.freeze_backbone else model.parameters()
+    if options.freeze_backbone:
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("heads."))
+    params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=options.device))
     result = ClassifierResult()
@@ -183,7 +191,7 @@ def train_classifier(
             loss = loss_fn(logits, y[:, 0].to(options.device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+            torch.nn.utils.clip_grad_norm_(params, 10.0)
             optimizer.step()
             total += float(loss.detach()) * y.shape[0]
             count += y.shape[0]
@@ -204,6 +212,8 @@ def train_classifier(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
     result.seconds = time.perf_counter() - start
     model.eval()
     return result

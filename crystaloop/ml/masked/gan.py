@@ -12,18 +12,22 @@ distance between the critic's two-class softmax and a one-hot label, which is ``
 * generator: ``L_G = w_W · mean |D(fake) − 1| + NLL(species) + w_position · MSE(displacement)``
   (eq. 3, the reconstruction terms kept), ``w_W = 0.1``.
 
-Learning rates 1e-4 (generator) and 1e-5 (critic); the generator is updated ``critic_every``
-(10) times per critic update. Unlike the seed's code, whose fake crystals take the arg-max
-species (so the critic's gradient never reaches the generator), the fake crystal here carries
-the generator's species *distribution* on its masked sites (the critic embeds the probability-
-weighted mean of the elements' embeddings) and the predicted positions, so ``L_G``'s adversarial
-term trains the generator.
+Adam with learning rates 1e-4 (generator) and 1e-5 (critic, β = (0.5, 0.999) as in the seed's
+code); the generator is updated ``critic_every`` (10) times per critic update. The seed's L1
+distance over two softmax classes is ``2 |p − y|``; the factor 2 is dropped here (it only
+scales the learning rates). The fake crystal takes the arg-max species on its masked sites, as
+in the seed's code, but through a straight-through estimator: the critic sees the chosen
+element's own embedding (so it cannot tell a fake by a blended embedding) while the gradient
+flows through the species probabilities, and the predicted positions are differentiable too,
+so ``L_G``'s adversarial term trains the generator (in the seed's code it cannot: the arg-max
+has no gradient). In the critic's step the fake is an ordinary crystal of the chosen elements.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,7 +38,7 @@ from torch import Tensor
 from crystaloop.ml.crysformer.model import Crysformer
 from crystaloop.ml.data.batch import GraphBatch, collate
 from crystaloop.ml.data.graph import CrystalGraph
-from crystaloop.ml.masked.corruption import corrupt, displaced, mean_free_noise
+from crystaloop.ml.masked.corruption import displaced, mean_free_noise
 
 
 @dataclass
@@ -87,21 +91,34 @@ def fake_crystals(
 ) -> tuple[GraphBatch, Tensor, dict[str, Tensor]]:
     """Corrupt ``graph``, let the generator fill it in; return the fake and its losses.
 
-    Returns the fake batch (predicted positions), the critic's initial embedding of its atoms
-    (the species distribution on masked sites) and the generator's reconstruction losses.
+    Returns the fake batch (the chosen elements and the predicted positions), the critic's
+    straight-through initial embedding of its atoms (the chosen element's embedding forward,
+    the species probabilities' gradient backward) and the generator's reconstruction losses.
     """
-    cfg = generator.config
-    c = corrupt(graph, cfg.noise, cfg.species_mask_prob, cfg.mask_fraction)
-    logits, move = generator(c.graph, c.mask)
-    target = generator.element_index[graph.atomic_numbers[c.mask]]
-    nll = torch.nn.functional.cross_entropy(logits[c.mask], target)
-    mse = ((move + c.displacement) ** 2).mean()
-    fake = displaced(c.graph, graph.atomic_numbers, move)
+    c, logits, move, losses = generator.reconstruction(graph)
+    probs = torch.softmax(logits, dim=1)
+    hard = torch.nn.functional.one_hot(probs.argmax(dim=1), probs.shape[1]).to(probs.dtype)
+    choice = hard + probs - probs.detach()
+    numbers = torch.where(c.mask, generator.elements[probs.argmax(dim=1)], graph.atomic_numbers)
+    fake = displaced(c.graph, numbers, move)
     known = critic.embed(critic.khot[graph.atomic_numbers])
-    table = critic.embed(critic.khot[generator.elements])
-    soft = torch.softmax(logits, dim=1) @ table
-    scalars = torch.where(c.mask[:, None], soft, known)
-    return fake, scalars, {"nll": nll, "mse": mse, "recon": nll + cfg.w_position * mse}
+    chosen = choice @ critic.embed(critic.khot[generator.elements])
+    scalars = torch.where(c.mask[:, None], chosen, known)
+    recon = losses["loss"]
+    return fake, scalars, {"nll": losses["nll"], "mse": losses["mse"], "recon": recon}
+
+
+@contextmanager
+def frozen(module: torch.nn.Module) -> Iterator[None]:
+    """Keep ``module``'s parameters out of autograd inside the block (restored on any exit)."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags, strict=True):
+            p.requires_grad_(flag)
 
 
 def fine_tune_gan(
@@ -115,8 +132,20 @@ def fine_tune_gan(
     """Fine-tune ``generator`` and ``critic`` in place on the real crystals (see the module).
 
     ``labels`` are the real crystals' 0/1 stability labels (``None``: all real ones are 1).
+
+    Raises
+    ------
+    ValueError
+        Without real crystals, with a label count that differs, or with a critic whose graphs
+        (``k``, cutoff) are not the generator's.
     """
     options = options or GanOptions()
+    shape = generator.backbone.config
+    if (critic.config.k, critic.config.cutoff) != (shape.k, shape.cutoff):
+        raise ValueError(
+            f"the critic's graphs (k {critic.config.k}, cutoff {critic.config.cutoff} Å) are not "
+            f"the generator's (k {shape.k}, cutoff {shape.cutoff} Å)"
+        )
     if not real:
         raise ValueError("no real crystals to train the GAN on")
     if labels is not None and len(labels) != len(real):
@@ -138,19 +167,16 @@ def fine_tune_gan(
             picks = order[first : first + options.batch_size]
             graph = collate([real[i] for i in picks]).to(options.device)
             y_real = torch.from_numpy(y_all[picks]).to(options.device)
-            for p in critic.parameters():
-                p.requires_grad_(False)
-            fake, scalars, losses = fake_crystals(generator, critic, graph)
-            d_fake = critic_score(critic, fake, scalars)
-            adversarial = (d_fake - 1.0).abs().mean()
-            loss_g = losses["recon"] + options.w_adversarial * adversarial
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
-            opt_g.step()
+            with frozen(critic):
+                fake, scalars, losses = fake_crystals(generator, critic, graph)
+                d_fake = critic_score(critic, fake, scalars)
+                adversarial = (d_fake - 1.0).abs().mean()
+                loss_g = losses["recon"] + options.w_adversarial * adversarial
+                opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
+                opt_g.step()
             result.generator_steps += 1
-            for p in critic.parameters():
-                p.requires_grad_(True)
             row = {"loss_g": float(loss_g.detach()), "adversarial": float(adversarial.detach()),
                    "nll": float(losses["nll"].detach()), "mse": float(losses["mse"].detach()),
                    "d_fake": float(d_fake.detach().mean())}  # fmt: skip
@@ -158,8 +184,7 @@ def fine_tune_gan(
                 noise = mean_free_noise(graph.batch, graph.num_graphs, options.real_noise)
                 shown = displaced(graph, graph.atomic_numbers, noise.to(graph.edge_vec.dtype))
                 d_real = critic_score(critic, shown)
-                frozen = replace(fake, edge_vec=fake.edge_vec.detach())
-                d_fake = critic_score(critic, frozen, scalars.detach())
+                d_fake = critic_score(critic, replace(fake, edge_vec=fake.edge_vec.detach()))
                 loss_d = (d_real - y_real).abs().mean() + d_fake.abs().mean()
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()

@@ -22,7 +22,7 @@ from crystaloop.ml.crysformer.config import CrysformerConfig
 from crystaloop.ml.crysformer.model import Crysformer
 from crystaloop.ml.data.batch import GraphBatch
 from crystaloop.ml.masked.config import MaskedConfig
-from crystaloop.ml.masked.corruption import MASK_TOKEN, corrupt
+from crystaloop.ml.masked.corruption import MASK_TOKEN, Corrupted, corrupt
 
 #: The backbone's (unused) readout target: a downstream head replaces it.
 BACKBONE_TARGET = "pretraining"
@@ -64,14 +64,21 @@ class MaskedDenoiser(nn.Module):
     def forward(self, graph: GraphBatch, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Return ``(N, len(elements))`` species logits and ``(N, 3)`` displacements (Å).
 
-        ``mask`` marks the atoms whose species is hidden (their atomic number is ignored).
+        ``mask`` marks the atoms whose species is hidden (their atomic number is ignored). The
+        displacements have no mean per crystal (the noise they undo has none, and a rigid
+        translation is invisible to the network).
         """
         numbers = torch.where(mask, torch.zeros_like(graph.atomic_numbers), graph.atomic_numbers)
         scalars = self.backbone.embed(self.backbone.khot[numbers])
         scalars = torch.where(mask[:, None], self.mask_embedding.to(scalars.dtype), scalars)
         x = self.backbone.node_features(graph, scalars=scalars)
         channels = self.backbone.config.scalar_channels
-        return self.species_head(x[:, :channels]), self.displacement_head(x)
+        move = self.displacement_head(x)
+        sums = torch.zeros(graph.num_graphs, 3, dtype=move.dtype, device=move.device)
+        sums = sums.index_add(0, graph.batch, move)
+        counts = torch.bincount(graph.batch, minlength=graph.num_graphs).clamp(min=1)
+        move = move - (sums / counts[:, None].to(move.dtype))[graph.batch]
+        return self.species_head(x[:, :channels]), move
 
     def unseen(self, numbers: Tensor) -> list[int]:
         """Return the atomic numbers in ``numbers`` that are not the model's elements."""
@@ -85,6 +92,15 @@ class MaskedDenoiser(nn.Module):
         displacement against the negative noise, their weighted sum, and the share of masked
         atoms whose most probable species is right.
         """
+        return self.reconstruction(graph)[3]
+
+    def reconstruction(
+        self, graph: GraphBatch
+    ) -> tuple[Corrupted, Tensor, Tensor, dict[str, Tensor]]:
+        """Corrupt ``graph``, fill it in; return the corruption, logits, moves and losses.
+
+        Raises ``ValueError`` naming the elements of ``graph`` outside the species head.
+        """
         cfg = self.config
         if bool((self.element_index[graph.atomic_numbers] < 0).any()):
             raise ValueError(
@@ -97,4 +113,5 @@ class MaskedDenoiser(nn.Module):
         nll = nn.functional.cross_entropy(masked_logits, target)
         mse = ((move + c.displacement) ** 2).mean()
         accuracy = (masked_logits.argmax(dim=1) == target).float().mean()
-        return {"loss": nll + cfg.w_position * mse, "nll": nll, "mse": mse, "accuracy": accuracy}
+        losses = {"loss": nll + cfg.w_position * mse, "nll": nll, "mse": mse, "accuracy": accuracy}
+        return c, logits, move, losses

@@ -23,6 +23,7 @@ from crystaloop.ml.masked.sampling import (
     allowed_scores,
     check_known,
     check_sampling,
+    crystal_noise,
     predict_inputs,
     symbols,
 )
@@ -33,7 +34,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class Proposal:
-    """One substitution: ``original`` replaced by ``element`` on every such site of a prototype."""
+    """One substitution: ``original`` replaced by ``element`` on every such site of a prototype.
+
+    ``log_prob`` is the model's mean log-probability of ``element`` over those sites (before
+    temperature and exclusions).
+    """
 
     source_id: str
     original: str
@@ -66,16 +71,13 @@ def propose(
         raise ValueError("no prototypes to substitute")
     if n < 1:
         raise ValueError(f"n must be at least 1, not {n}")
-    from crystaloop.ml.masked.corruption import mean_free_noise
-
     generator = torch.Generator().manual_seed(seed)
     inputs: list[MaskedInput] = []
     for source_id, structure in prototypes:
         check_known(model, source_id, structure)
         here = [site.specie.symbol for site in structure]
         for element in sorted(set(here)):
-            zeros = torch.zeros(len(structure), dtype=torch.long)
-            move = mean_free_noise(zeros, 1, noise, generator, torch.float64).numpy()
+            move = crystal_noise(len(structure), noise, generator)
             mask = np.array([s == element for s in here])
             inputs.append(MaskedInput(source_id, structure, mask, move))
     queues = []
@@ -83,21 +85,22 @@ def propose(
         present = {site.specie.Z for site in x.structure}
         original = x.structure[int(np.flatnonzero(x.mask)[0])].specie.Z
         banned = present if exclude_present else {original}
-        scores = allowed_scores(model, temperature, top_k, banned, logp[x.mask].mean(dim=0))
+        mean_logp = logp[x.mask].mean(dim=0)
+        scores = allowed_scores(model, temperature, top_k, banned, mean_logp.clone())
         uniform = torch.rand(scores.shape, generator=generator, dtype=scores.dtype)
         gumbel = -torch.log(-torch.log(uniform.clamp(1e-12, 1.0)))
         keys = scores + gumbel
         order = [int(j) for j in torch.argsort(keys, descending=True) if torch.isfinite(keys[j])]
-        queues.append((x, move.numpy(), scores, order))
+        queues.append((x, move.numpy(), mean_logp, order))
     turn = np.random.default_rng(seed).permutation(len(queues))
     out: list[Proposal] = []
     while len(out) < n and any(q[3] for q in queues):
         for i in turn:
-            x, move, scores, order = queues[i]
+            x, move, mean_logp, order = queues[i]
             if not order or len(out) >= n:
                 continue
             j = order.pop(0)
-            out.append(_proposal(model, x, move, j, float(scores[j])))
+            out.append(_proposal(model, x, move, j, float(mean_logp[j])))
     return out
 
 

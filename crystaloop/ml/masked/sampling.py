@@ -219,15 +219,20 @@ def mask_inputs(
     if noise < 0:
         raise ValueError(f"noise must be ≥ 0 Å, not {noise}")
     rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(2 * seed)  # reconstruct draws from 2 · seed + 1
     inputs = []
     for source_id, structure in records:
         check_known(model, source_id, structure)
         sites = site_mask(source_id, structure, mask, rng, species, fraction)
-        zeros = torch.zeros(len(structure), dtype=torch.long)
-        move = mean_free_noise(zeros, 1, noise, generator, torch.float64).numpy()
+        move = crystal_noise(len(structure), noise, generator)
         inputs.append(MaskedInput(source_id, structure, sites, move))
     return inputs
+
+
+def crystal_noise(n: int, sigma: float, generator: torch.Generator) -> np.ndarray:
+    """Return ``(n, 3)`` mean-free Gaussian displacements of one crystal's atoms (Å)."""
+    zeros = torch.zeros(n, dtype=torch.long)
+    return mean_free_noise(zeros, 1, sigma, generator, torch.float64).numpy()
 
 
 def reconstruct(
@@ -249,7 +254,7 @@ def reconstruct(
     check_sampling(temperature, top_k)
     if samples < 1:
         raise ValueError(f"samples must be at least 1, not {samples}")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(2 * seed + 1)  # mask_inputs' noise: 2 · seed
     out = []
     for x, (logp, move) in zip(inputs, predict_inputs(model, inputs, device), strict=True):
         sites = np.flatnonzero(x.mask)
