@@ -104,7 +104,6 @@ class TrainGeneratorMaker(Maker):
             replay_mix,
             train_generator,
         )
-        from crystaloop.schemas import ModelDoc
         from crystaloop.settings import load_settings
         from crystaloop.stores.corpus import CorpusStore
         from crystaloop.stores.factory import open_store
@@ -207,29 +206,50 @@ class TrainGeneratorMaker(Maker):
         }
         save_generator(generator.cpu(), out_dir / self.mode, training=training)
         card = read_card(out_dir / self.mode)
-        model_id = f"{campaign}:generator:{iteration}"
-        registry.register(
-            ModelDoc(
-                model_id=model_id,
-                name=f"{campaign}-generator-{iteration}",
-                kind="generator",
-                campaign=campaign,
-                iteration=iteration,
-                path=str(out_dir),
-                sha256=card["sha256"],
-                parent=str(model),
-                n_train=len(train_set),
-                metrics=training,
-            )
-        )
-        return TrainOutput(
+        reason = f"{len(new)} new stable + {len(train_set) - len(new)} replayed"
+        return register_generator(
+            registry, campaign, iteration, out_dir, card["sha256"], model, len(train_set),
+            training, reason,
+        )  # fmt: skip
+
+
+def register_generator(
+    registry: Any,
+    campaign: str,
+    iteration: int,
+    out_dir: Any,
+    sha256: str,
+    parent: str,
+    n_train: int,
+    metrics: dict[str, Any],
+    reason: str,
+) -> TrainOutput:
+    """Register a fine-tuned generator in the ``models`` store; return the train output."""
+    from crystaloop.schemas import ModelDoc
+
+    model_id = f"{campaign}:generator:{iteration}"
+    registry.register(
+        ModelDoc(
+            model_id=model_id,
+            name=f"{campaign}-generator-{iteration}",
+            kind="generator",
             campaign=campaign,
             iteration=iteration,
-            model=str(out_dir),
-            trained=True,
-            reason=f"{len(new)} new stable + {len(train_set) - len(new)} replayed",
-            model_id=model_id,
+            path=str(out_dir),
+            sha256=sha256,
+            parent=str(parent),
+            n_train=n_train,
+            metrics=metrics,
         )
+    )
+    return TrainOutput(
+        campaign=campaign,
+        iteration=iteration,
+        model=str(out_dir),
+        trained=True,
+        reason=reason,
+        model_id=model_id,
+    )
 
 
 def screen_pass_rate(

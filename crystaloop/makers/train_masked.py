@@ -33,6 +33,7 @@ def fine_tune_masked(
     import numpy as np
     from pymatgen.core import Structure
 
+    from crystaloop.makers.train_generator import register_generator
     from crystaloop.ml.checkpoint import read_card
     from crystaloop.ml.data.batch import collate
     from crystaloop.ml.data.graph import knn_graphs
@@ -43,7 +44,6 @@ def fine_tune_masked(
     )
     from crystaloop.ml.masked.checkpoint import load_masked, save_masked
     from crystaloop.ml.masked.model import backbone_config
-    from crystaloop.schemas import ModelDoc
     from crystaloop.stores.corpus import CorpusStore
     from crystaloop.stores.factory import open_store
 
@@ -93,26 +93,8 @@ def fine_tune_masked(
     }
     save_masked(generator.cpu(), out_dir, training=training)
     card = read_card(out_dir)
-    model_id = f"{campaign}:generator:{iteration}"
-    registry.register(
-        ModelDoc(
-            model_id=model_id,
-            name=f"{campaign}-generator-{iteration}",
-            kind="generator",
-            campaign=campaign,
-            iteration=iteration,
-            path=str(out_dir),
-            sha256=card["sha256"],
-            parent=str(model),
-            n_train=len(train_set),
-            metrics=training,
-        )
-    )
-    return TrainOutput(
-        campaign=campaign,
-        iteration=iteration,
-        model=str(out_dir),
-        trained=True,
-        reason=f"{len(new)} new stable + {len(train_set) - len(new)} replayed (masked)",
-        model_id=model_id,
-    )
+    reason = f"{len(new)} new stable + {len(train_set) - len(new)} replayed (masked)"
+    return register_generator(
+        registry, campaign, iteration, out_dir, card["sha256"], model, len(train_set),
+        training, reason,
+    )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from helpers import stable_labels
 from pymatgen.core import Lattice, Structure
 
 from crystaloop.makers.train_generator import TrainGeneratorMaker
@@ -28,41 +29,12 @@ def _unanalysable() -> Structure:
     return Structure(Lattice.cubic(3.9), ["Sr", "Sr", "Ti", "O"], coords)
 
 
-def _stable_labels(settings, structures):
-    from crystaloop.schemas import LabelDoc
-    from crystaloop.stores.factory import open_store
-    from crystaloop.stores.labels import LabelStore, label_id
-
-    docs = [
-        LabelDoc(
-            label_id=label_id(f"c:0:{k}", "chgnet", f"calc-{k}"),
-            subject_id=f"c:0:{k}",
-            kind="candidate",
-            campaign="c",
-            iteration=0,
-            oracle="chgnet",
-            calc_id=f"calc-{k}",
-            structure=s.as_dict(),
-            formula=s.composition.reduced_formula,
-            chemsys="-".join(sorted({str(e) for e in s.composition.elements})),
-            elements=sorted({str(e) for e in s.composition.elements}),
-            nsites=len(s),
-            energy=-30.0,
-            energy_per_atom=-30.0 / len(s),
-            e_form=-1.0,
-            e_hull=0.0,
-        )
-        for k, s in enumerate(structures)
-    ]
-    LabelStore(open_store(settings, "labels")).upsert(docs)
-
-
 def test_spglib_failures_are_left_out_and_counted_apart_from_p1(settings):
     from crystaloop.chem.symmetry import SymmetryError, idealized_primitive
 
     with pytest.raises(SymmetryError):  # the fixture is a cell spglib cannot analyse
         idealized_primitive(_unanalysable())
-    _stable_labels(settings, [_p1_cell(), _unanalysable()])
+    stable_labels(settings, [_p1_cell(), _unanalysable()])
     out = TrainGeneratorMaker(min_new_stable=1, epochs=1, check_samples=0).train("perov5", "c", 0)
     assert not out.trained and out.model == "perov5"
     assert "2 new stable, 0 of them with symmetry" in out.reason
@@ -72,7 +44,7 @@ def test_spglib_failures_are_left_out_and_counted_apart_from_p1(settings):
 def test_the_fine_tune_records_the_spglib_failures(settings):
     from crystaloop.stores.factory import open_store
 
-    _stable_labels(settings, [_perovskite(0.005), _perovskite(0.0), _p1_cell(), _unanalysable()])
+    stable_labels(settings, [_perovskite(0.005), _perovskite(0.0), _p1_cell(), _unanalysable()])
     maker = TrainGeneratorMaker(min_new_stable=2, epochs=1, seconds=5, check_samples=0)
     out = maker.train("perov5", "c", 0)
     assert out.trained
