@@ -55,12 +55,12 @@ def test_compositions(card: dict) -> list:
     ]  # fmt: skip
 
 
-def run(model, generator, records, samples: int, rmsd: float, seed: int) -> dict:
+def run(model, generator, records, samples: int, rmsd: float, seed: int, steps: int) -> dict:
     """Sample, label, score; return the metrics of one seed."""
     from crystaloop.ml.crysformer.classifier import binary_metrics, predict_structures
     from crystaloop.workflows.discriminator import match_examples
 
-    examples = match_examples(generator, records, samples, rmsd, seed=1000 + seed)
+    examples = match_examples(generator, records, samples, rmsd, seed=1000 + seed, steps=steps)
     structures = [s for _, s, _ in examples.items]
     labels = np.array([y for _, _, y in examples.items], dtype=bool)
     ids = [sid for sid, _, _ in examples.items]
@@ -90,6 +90,9 @@ def main() -> None:
     parser.add_argument("--model", default="perov5-match")
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--steps", type=int, help="Sampling steps (default: the card's, else 100 as campaigns)."
+    )
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/match.json"))
     args = parser.parse_args()
 
@@ -105,7 +108,10 @@ def main() -> None:
     model = load_classifier(directory)
     generator = load_generator(find_generator(Path(card["generator"].rsplit("@", 1)[0]), "csp"))
     records = test_compositions(card)
-    runs = [run(model, generator, records, args.samples, card["rmsd"], s) for s in args.seeds]
+    steps = args.steps or card.get("steps") or 100
+    runs = [
+        run(model, generator, records, args.samples, card["rmsd"], s, steps) for s in args.seeds
+    ]
     for r in runs:
         print(json.dumps({k: v for k, v in r.items() if k != "floors"}), file=sys.stderr)
 

@@ -8,7 +8,8 @@
 #   2. crystaloop/models/generators/perov5-masked-gan: perov5-masked after GAN fine-tuning
 #      against a critic initialised from that classifier (its critic in critic/);
 #   3. crystaloop/models/classifiers/perov5-match: the match discriminator of the perov5 CSP
-#      generator on its held-out compositions (validation + test records of its split).
+#      generator on its held-out compositions (validation + test records of its split), its
+#      samples drawn with 100 steps as campaigns draw them (CampaignOptions.steps).
 #
 #   scripts/train_shipped_critics.sh [stability] [gan] [match]   (default: all three)
 set -euo pipefail
@@ -38,7 +39,7 @@ for step in "${@:-stability gan match}"; do
             ;;
         match)
             python -m crystaloop train discriminator --generator perov5 --data "$DATA/perov_5/val.csv" \
-                --samples 5 --rmsd 0.15 --epochs 100 --minutes "${MATCH_MINUTES:-10}" --seed 0 \
+                --samples 5 --rmsd 0.15 --steps 100 --epochs 100 --minutes "${MATCH_MINUTES:-10}" --seed 0 \
                 --device "$DEVICE" --out "$MODELS/classifiers/perov5-match"
             ;;
         *) echo "unknown step $name" >&2; exit 2 ;;

@@ -144,7 +144,12 @@ def train_discriminator_command(
         "examples": examples.summary(),
         "matcher_errors_first": examples.matcher_errors[:5],
     }
-    extra = {"generator": f"{directory}@{card['sha256'][:12]}", "rmsd": rmsd, "samples": samples}
+    extra = {
+        "generator": f"{directory}@{card['sha256'][:12]}",
+        "rmsd": rmsd,
+        "samples": samples,
+        "steps": steps,
+    }
     with data_errors():
         out = fit_classifier(
             model, sets, options, out_dir, "match", record, extra,
