@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from masked_helpers import tiny_structures
+from helpers import tiny_structures
 
 from crystaloop.ml.checkpoint import CheckpointError
 from crystaloop.ml.generative.checkpoint import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from masked_helpers import graphs_of, tiny_structures
+from helpers import graphs_of, tiny_structures
 
 from crystaloop.ml.crysformer.classifier import from_backbone
 from crystaloop.ml.data.batch import collate

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import perovskite
-from masked_helpers import tiny_structures
+from helpers import perovskite, tiny_structures
 
 from crystaloop.ml.masked.proposals import propose
 from crystaloop.ml.masked.sampling import mask_inputs, reconstruct
