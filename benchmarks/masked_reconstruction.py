@@ -132,6 +132,13 @@ def main() -> None:
     torch.set_num_threads(1)
     dirs = [find_masked(name) for name in args.models]
     records, card = held_out(dirs[0], args.max_records)
+    from crystaloop.ml.checkpoint import read_card
+
+    for name, directory in zip(args.models[1:], dirs[1:], strict=True):
+        training = read_card(directory)["training"]
+        split = (training.get("pretraining") or training).get("split")
+        if split != card["training"]["split"]:
+            raise SystemExit(f"{name} was not pre-trained on {args.models[0]}'s split")
     rows = []
     for name, directory in zip(args.models, dirs, strict=True):
         model = load_masked(directory)

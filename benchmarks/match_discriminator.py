@@ -1,11 +1,12 @@
 """The match discriminator on fresh CSP samples of its held-out compositions (seed 000 §3.3).
 
-The discriminator's card names its generator, data, rms threshold and split; the compositions
-of its test split (compositions neither the generator nor the discriminator trained on) are
-sampled afresh (K samples each, one seed per run, not the seed of the training samples), each
-sample labelled by DiffCSP's protocol (match when the normalised rms distance to the true
-structure is below the card's ``rmsd``) and scored by the discriminator. Reported per seed and
-as mean ± std over seeds:
+The discriminator's card names its generator, data, rms threshold, sampling steps and split;
+the compositions of its test split (compositions neither the generator nor the discriminator
+trained on, no polymorph of a generator training composition either) are sampled afresh (K
+samples each, one seed per run, not the seed of the training samples), each sample labelled by
+DiffCSP's protocol (match when the normalised rms distance to the true structure is below the
+card's ``rmsd``) and scored by the discriminator. Reported per seed and as mean ± std over
+seeds:
 
 * ROC AUC, and precision / recall at ``p_match > 0.5``;
 * for each floor ``f``: the oracle calls the floor saves (share of samples with
@@ -31,27 +32,33 @@ from bench_common import hardware
 FLOORS = (0.02, 0.05, 0.1, 0.2, 0.3)
 
 
-def test_compositions(card: dict) -> list:
-    """Return ``(id, structure)`` of the discriminator's test compositions."""
+def test_compositions(card: dict, generator_dir: Path) -> list:
+    """Return ``(id, structure)`` of the discriminator's test compositions, as it split them."""
     from crystaloop.ml.checkpoint import read_card
     from crystaloop.ml.data.split import SplitPlan
-    from crystaloop.ml.generative.checkpoint import find_generator
     from crystaloop.ml.generative.crystal import to_structure
     from crystaloop.stores.ingest.training_sets import read_crystals
+    from crystaloop.workflows.discriminator import GROUP_KEY, held_out_records
 
     training = card["training"]
-    generator_dir = Path(card["generator"].rsplit("@", 1)[0])
-    generator_split = read_card(find_generator(generator_dir, "csp"))["training"]["split"]
-    crystals, _, errors = read_crystals(Path(training["data"]), max_sites=500)
-    if errors:
-        raise SystemExit(f"{training['data']}: {len(errors)} invalid records")
-    records = [(c.source_id, to_structure(c.lattice, c.frac, c.numbers)) for c in crystals]
-    parts = SplitPlan.from_dict(generator_split).partition(records, lambda r: r[0])
-    held_out = parts["val"] + parts["test"]
+    if training["split"].get("group") != GROUP_KEY:
+        raise SystemExit(f"the card's split groups by {training['split'].get('group')!r}, "
+                         f"not {GROUP_KEY!r}: trained by another version")  # fmt: skip
+    generator = read_card(generator_dir)["training"]
+
+    def records(path: str) -> list:
+        crystals, _, errors = read_crystals(Path(path), max_sites=500)
+        if errors:
+            raise SystemExit(f"{path}: {len(errors)} invalid records")
+        return [(c.source_id, to_structure(c.lattice, c.frac, c.numbers)) for c in crystals]
+
+    own = records(generator["data"])
+    data = own if training["data"] == generator["data"] else records(training["data"])
+    held_out, _ = held_out_records(data, own, SplitPlan.from_dict(generator["split"]))
     plan = SplitPlan.from_dict(training["split"])
     return [
         r for r in held_out
-        if plan.of(f"discriminator:{r[1].composition.reduced_formula}") == "test"
+        if plan.of(GROUP_KEY.format(reduced_formula=r[1].composition.reduced_formula)) == "test"
     ]  # fmt: skip
 
 
@@ -90,9 +97,7 @@ def main() -> None:
     parser.add_argument("--model", default="perov5-match")
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument(
-        "--steps", type=int, help="Sampling steps (default: the card's, else 100 as campaigns)."
-    )
+    parser.add_argument("--steps", type=int, help="Sampling steps (default: the card's).")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/match.json"))
     args = parser.parse_args()
 
@@ -106,9 +111,14 @@ def main() -> None:
     directory = find_classifier(args.model, "match")
     card = read_card(directory)
     model = load_classifier(directory)
-    generator = load_generator(find_generator(Path(card["generator"].rsplit("@", 1)[0]), "csp"))
-    records = test_compositions(card)
-    steps = args.steps or card.get("steps") or 100
+    generator_dir = find_generator(card["generator"], "csp")
+    if read_card(generator_dir)["sha256"] != card.get("generator_sha256"):
+        raise SystemExit(f"{generator_dir} is not the generator {args.model} was trained on")
+    generator = load_generator(generator_dir)
+    records = test_compositions(card, generator_dir)
+    steps = args.steps or card.get("steps")
+    if not steps:
+        raise SystemExit(f"{args.model}'s card records no sampling steps: give --steps")
     runs = [
         run(model, generator, records, args.samples, card["rmsd"], s, steps) for s in args.seeds
     ]

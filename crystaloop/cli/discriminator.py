@@ -9,6 +9,10 @@ import click
 from crystaloop.cli.common import echo_json, load_settings_or_fail
 from crystaloop.cli.surrogate import train
 
+#: Sampling steps of the training samples: those campaigns sample with (CampaignOptions.steps;
+#: workflows.discriminator.DEFAULT_STEPS, not imported here: ``--help`` stays free of jobflow).
+DEFAULT_STEPS = 100
+
 
 @train.command("discriminator")
 @click.option("--generator", "generator_name", required=True, help="CSP generator (or bundle).")
@@ -28,7 +32,14 @@ from crystaloop.cli.surrogate import train
     help="A sample is a match when DiffCSP's protocol matches it to the true structure with a "
     "normalised rms distance below this.",
 )
-@click.option("--steps", type=click.IntRange(1), help="Sampling steps (default: the model's).")
+@click.option(
+    "--steps",
+    default=DEFAULT_STEPS,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Sampling steps: those of the campaign whose candidates the discriminator will score "
+    "(campaigns sample with 100).",
+)
 @click.option(
     "--from-masked",
     "masked_name",
@@ -49,7 +60,7 @@ def train_discriminator_command(
     data_path: Path | None,
     samples: int,
     rmsd: float,
-    steps: int | None,
+    steps: int,
     masked_name: str | None,
     out_dir: Path,
     epochs: int,
@@ -64,11 +75,13 @@ def train_discriminator_command(
 ) -> None:
     """Train p_match: the chance that a CSP sample of the generator is the true structure.
 
-    The generator samples --samples structures of every held-out composition (its own
-    validation and test records); each is labelled a match or not by DiffCSP's protocol and
-    --rmsd; a binary Crysformer learns the label. Samples of one composition stay in one split
-    of the discriminator's own seeded split (ROC AUC and precision at p_match > 0.5 on its
-    test split are in the card). p_match is a calibrated probability (no class re-weighting).
+    The generator samples --samples structures of every record of --data (default: its own
+    data) whose composition it did not train on (not in its training split, no polymorph of a
+    training composition); each is labelled a match or not by DiffCSP's protocol and --rmsd; a
+    binary Crysformer learns the label. Samples of one composition stay in one split of the
+    discriminator's own seeded split (ROC AUC and precision at p_match > 0.5 on its test split
+    are in the card). p_match is a calibrated probability (no class re-weighting). Run from
+    where the generator card's data path resolves (the repository root for shipped models).
     """
     from crystaloop.cli.classifier import make_classifier
     from crystaloop.cli.generator_io import check_device, load_generator_or_fail, resolve_generator
@@ -78,7 +91,12 @@ def train_discriminator_command(
     from crystaloop.ml.classifier_fit import fit_classifier, labelled_sets
     from crystaloop.ml.crysformer.classifier import ClassifierOptions
     from crystaloop.ml.data.split import SplitPlan
-    from crystaloop.workflows.discriminator import match_examples
+    from crystaloop.workflows.discriminator import (
+        GROUP_KEY,
+        group_of,
+        held_out_records,
+        match_examples,
+    )
 
     settings = load_settings_or_fail()
     try:
@@ -89,26 +107,25 @@ def train_discriminator_command(
     generator = load_generator_or_fail(directory, "cpu")
     card = read_card(directory)
     training = card.get("training") or {}
-    if data_path is None:
-        data = training.get("data")
-        if not isinstance(data, str):
-            raise click.UsageError(
-                f"give --data: {generator_name}'s card names {data!r} as its data, not one file"
-            )
-        data_path = Path(data)
-    if not data_path.exists():
-        raise click.UsageError(f"give --data: {str(data_path)!r} is not here")
-    path = data_path
-    records = read_records(path, settings)
-    if "split" not in training:
+    own = card_data_path(training.get("data"))
+    if "split" not in training or own is None:
         raise click.ClickException(
-            f"{generator_name}'s card has no split: which compositions it did not train on is "
-            "unknown, and a discriminator of compositions it trained on would be fooled"
+            f"{generator_name}'s card names no split or no data file here "
+            f"({training.get('data')!r}): which compositions it trained on is unknown, and a "
+            "discriminator of compositions it trained on would be fooled"
         )
-    parts = SplitPlan.from_dict(training["split"]).partition(records, lambda r: r[0])
-    held_out = parts["val"] + parts["test"]
+    path = data_path or own
+    if not path.exists():
+        raise click.UsageError(f"--data {str(path)!r} is not here")
+    records = read_records(path, settings)
+    generator_records = records if path == own else read_records(own, settings)
+    held_out, polymorphs = held_out_records(
+        records, generator_records, SplitPlan.from_dict(training["split"])
+    )
     if not held_out:
-        raise click.ClickException(f"{path}: no record is held out of {generator_name}'s training")
+        raise click.ClickException(
+            f"{path}: no record has a composition {generator_name} did not train on"
+        )
     too_big = [sid for sid, s in held_out if len(s) > generator.config.max_atoms]
     if too_big:
         raise click.ClickException(
@@ -121,12 +138,9 @@ def train_discriminator_command(
         )
     model = make_classifier(f"match(rmsd<{rmsd:g})", masked_name, seed)
     target = model.config.targets[0]
-    # samples of one composition (reduced formula) stay in one split; the key is salted, or
-    # the generator's split hash would put every held-out record in one split of this one
     sets = labelled_sets(
-        examples.items, plan, model.config.k, model.config.cutoff, target,
-        group_of=lambda item: f"discriminator:{item[1].composition.reduced_formula}",
-    )  # fmt: skip
+        examples.items, plan, model.config.k, model.config.cutoff, target, group_of=group_of
+    )
     if not len(sets["train"]) or not len(sets["val"]):
         raise click.ClickException("too few held-out compositions for a train and a val split")
     options = ClassifierOptions(
@@ -139,13 +153,15 @@ def train_discriminator_command(
     )
     record = {
         "data": str(path),
-        "split": plan.as_dict(),
+        "split": {**plan.as_dict(), "group": GROUP_KEY},
+        "held_out_polymorphs_left_out": polymorphs,
         "from_masked": masked_name,
         "examples": examples.summary(),
         "matcher_errors_first": examples.matcher_errors[:5],
     }
     extra = {
-        "generator": f"{directory}@{card['sha256'][:12]}",
+        "generator": generator_name,
+        "generator_sha256": card["sha256"],
         "rmsd": rmsd,
         "samples": samples,
         "steps": steps,
@@ -166,3 +182,20 @@ def train_discriminator_command(
         f"ROC AUC {scored['auc']:.3f}, precision at p > 0.5 {scored['precision']:.3f}; "
         f"written to {out_dir}"
     )
+
+
+def card_data_path(data: object) -> Path | None:
+    """Return a model card's data file: as written, else relative to the repository root.
+
+    Shipped models record paths relative to the checkout's root (``../shared/data/...``); a
+    card naming several files, or a file found in neither place, gives ``None``.
+    """
+    if not isinstance(data, str):
+        return None
+    path = Path(data)
+    if path.exists():
+        return path
+    import crystaloop
+
+    rooted = Path(crystaloop.__file__).resolve().parents[1] / path
+    return rooted if not path.is_absolute() and rooted.exists() else None

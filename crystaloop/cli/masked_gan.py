@@ -82,11 +82,18 @@ def train_masked_gan_command(
         raise click.UsageError("--at-most goes with --label")
     directory, generator = load_masked_or_fail(generator_name)
     pretraining = read_card(directory).get("training") or {}
+    if (val_fraction is None) != (test_fraction is None):
+        raise click.UsageError("give both --val-fraction and --test-fraction, or neither")
+    if val_fraction is None and "split" not in pretraining:
+        raise click.UsageError(
+            f"{generator_name}'s card has no split: give --val-fraction and --test-fraction "
+            "(the structures it was not trained on must stay out of the GAN too)"
+        )
     try:
-        if val_fraction is None and test_fraction is None and "split" in pretraining:
+        if val_fraction is None:
             plan = SplitPlan.from_dict(pretraining["split"])
         else:
-            plan = SplitPlan(val_fraction or 0.1, test_fraction or 0.1, seed)
+            plan = SplitPlan(val_fraction, test_fraction, seed)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
     items, errors = read_labelled(data_path, settings)

@@ -45,7 +45,11 @@ def resolve_model_dir(name_or_dir: str) -> Path:
 
 @main.group()
 def train() -> None:
-    """Train models: the Crysformer surrogate and the crystal generators."""
+    """Train models: surrogates, generators, modifiers and classifiers.
+
+    The Crysformer surrogate, the crystal generators (diffusion, flow, masked), structure
+    modifiers and binary classifiers (stability, the match discriminator).
+    """
 
 
 @train.command("surrogate")

@@ -93,6 +93,7 @@ def fit_classifier(
         "best_epoch": result.best_epoch,
         "seconds": round(result.seconds, 1),
         "freeze_backbone": options.freeze_backbone,
+        "pos_weight": result.pos_weight,
         "device": options.device,
     }
     return save_classifier(model.cpu(), out_dir, task, metrics, record, extra)

@@ -17,6 +17,47 @@ if TYPE_CHECKING:
     from pymatgen.core import Structure
 
 
+#: The key that keeps a composition's samples in one split of the discriminator's own split
+#: (salted: the generator's split hash on the same ids would put them all in one split).
+GROUP_KEY = "discriminator:{reduced_formula}"
+
+#: Sampling steps of the training samples by default: the steps campaigns sample with.
+DEFAULT_STEPS = 100
+
+
+def group_of(item: tuple[str, Structure, float]) -> str:
+    """Return the split key of a labelled sample: its composition (:data:`GROUP_KEY`)."""
+    return GROUP_KEY.format(reduced_formula=item[1].composition.reduced_formula)
+
+
+def held_out_records(
+    records: Sequence[tuple[str, Structure]],
+    generator_records: Sequence[tuple[str, Structure]],
+    split: Any,
+) -> tuple[list[tuple[str, Structure]], int]:
+    """Return the records whose composition the generator never trained on, and how many not.
+
+    ``generator_records`` are the generator's own data and ``split`` its
+    :class:`~crystaloop.ml.data.split.SplitPlan`; its training compositions are the reduced
+    formulas of that split's ``train`` part. A record of ``records`` is held out when it is not
+    one of the generator's training records and its formula is none of those compositions (a
+    polymorph of a training composition would teach the discriminator a composition the
+    generator knows). Returns the held-out records and the count left out for their formula.
+    """
+    train = split.partition(generator_records, lambda r: r[0])["train"]
+    seen_ids = {sid for sid, _ in train}
+    seen = {s.composition.reduced_formula for _, s in train}
+    out, polymorphs = [], 0
+    for sid, structure in records:
+        if sid in seen_ids:
+            continue
+        if structure.composition.reduced_formula in seen:
+            polymorphs += 1
+            continue
+        out.append((sid, structure))
+    return out, polymorphs
+
+
 @dataclass
 class MatchExamples:
     """Labelled samples ``(record id, sample, 0/1)`` and what was left out."""

@@ -67,6 +67,7 @@ class ClassifierResult:
     best_epoch: int = -1
     best_val: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    pos_weight: float = 1.0
 
 
 def classifier_config(base: CrysformerConfig | Mapping[str, Any], target: str) -> CrysformerConfig:
@@ -174,9 +175,25 @@ def train_classifier(
     model.target_mean.zero_()
     model.target_std.fill_(1.0)
     model.to(options.device)
+    flags = [p.requires_grad for p in model.parameters()]
     if options.freeze_backbone:
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(name.startswith("heads."))
+    try:
+        return _train(model, train_set, val_set, options, pos_weight, log)
+    finally:
+        for parameter, flag in zip(model.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)
+
+
+def _train(
+    model: Crysformer,
+    train_set: GraphSource,
+    val_set: GraphSource,
+    options: ClassifierOptions,
+    pos_weight: float,
+    log: Callable[[str], None] | None,
+) -> ClassifierResult:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=options.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight, device=options.device))
@@ -212,8 +229,7 @@ def train_classifier(
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    for parameter in model.parameters():
-        parameter.requires_grad_(True)
+    result.pos_weight = pos_weight
     result.seconds = time.perf_counter() - start
     model.eval()
     return result
