@@ -12,6 +12,45 @@ from crystaloop.cli.surrogate_data import data_errors, fail_on, read_labelled
 
 TASKS = ("stability", "match", "other")
 
+#: Options of every classifier training command (``train classifier``, ``train discriminator``).
+classifier_training = [
+    click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path)),
+    click.option("--epochs", default=50, show_default=True, type=click.IntRange(1)),
+    click.option("--minutes", type=float, help="Stop after this much training time (best kept)."),
+    click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1)),
+    click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True)),
+    click.option("--seed", default=0, show_default=True),
+    click.option("--device", default=None, help="Torch device (default: settings)."),
+    click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON."),
+]
+
+
+def with_classifier_training(func):
+    """Add the options of :data:`classifier_training`."""
+    for option in reversed(classifier_training):
+        func = option(func)
+    return func
+
+
+def read_binary(
+    data_path: Path, settings: object, label: str | None, at_most: float | None
+) -> list[tuple[str, object, float]]:
+    """Return ``(id, structure, 0/1)`` of every record of ``data_path``, or exit saying why not.
+
+    ``label`` ``None``: every record is 1.
+    """
+    from crystaloop.ml.classifier_fit import binary_label
+
+    items, errors = read_labelled(data_path, settings)
+    fail_on(errors, str(data_path))
+    if not items:
+        raise click.ClickException(f"{data_path}: no records")
+    with data_errors():
+        return [
+            (sid, s, 1.0 if label is None else binary_label(labels, label, at_most, sid))
+            for sid, s, labels in items
+        ]
+
 
 @train.command("classifier")
 @click.option("--data", "data_path", required=True, type=click.Path(path_type=Path))
@@ -34,17 +73,10 @@ TASKS = ("stability", "match", "other")
 @click.option("--freeze-backbone", is_flag=True, help="Train the head only (with --from-masked).")
 @click.option("--hidden", type=click.IntRange(1), help="Scalar channels of a fresh backbone.")
 @click.option("--layers", type=click.IntRange(1), help="Attention layers of a fresh backbone.")
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
-@click.option("--minutes", type=float, help="Stop after this much training time (best kept).")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True))
 @click.option("--patience", default=10, show_default=True, type=click.IntRange(1))
-@click.option("--seed", default=0, show_default=True)
 @click.option("--val-fraction", default=0.1, show_default=True)
 @click.option("--test-fraction", default=0.1, show_default=True)
-@click.option("--device", default=None, help="Torch device (default: settings).")
-@click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
+@with_classifier_training
 def train_classifier_command(
     data_path: Path,
     label: str,
@@ -73,7 +105,7 @@ def train_classifier_command(
     With --from-masked the classifier starts from a masked generator's pre-trained backbone.
     """
     from crystaloop.cli.generator_io import check_device
-    from crystaloop.ml.classifier_fit import binary_label, fit_classifier, labelled_sets
+    from crystaloop.ml.classifier_fit import fit_classifier, labelled_sets
     from crystaloop.ml.crysformer.classifier import ClassifierOptions
     from crystaloop.ml.data.split import SplitPlan
 
@@ -86,12 +118,7 @@ def train_classifier_command(
         plan = SplitPlan(val_fraction, test_fraction, seed)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
-    items, errors = read_labelled(data_path, settings)
-    fail_on(errors, str(data_path))
-    if not items:
-        raise click.ClickException(f"{data_path}: no records")
-    with data_errors():
-        labelled = [(sid, s, binary_label(labels, label, at_most, sid)) for sid, s, labels in items]
+    labelled = read_binary(data_path, settings, label, at_most)
     target = label if at_most is None else f"{label}<={at_most:g}"
     model = make_classifier(target, masked_name, seed, hidden, layers)
     sets = labelled_sets(labelled, plan, model.config.k, model.config.cutoff, target)

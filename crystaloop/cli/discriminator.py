@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from crystaloop.cli.classifier import with_classifier_training
 from crystaloop.cli.common import echo_json, load_settings_or_fail
 from crystaloop.cli.surrogate import train
 
@@ -45,16 +46,9 @@ DEFAULT_STEPS = 100
     "masked_name",
     help="Start the classifier from this masked generator's backbone (else a fresh Crysformer).",
 )
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path))
-@click.option("--epochs", default=50, show_default=True, type=click.IntRange(1))
-@click.option("--minutes", type=float, help="Stop after this much training time (best kept).")
-@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True))
-@click.option("--seed", default=0, show_default=True)
 @click.option("--val-fraction", default=0.15, show_default=True)
 @click.option("--test-fraction", default=0.25, show_default=True)
-@click.option("--device", default=None, help="Torch device (default: settings).")
-@click.option("--json", "as_json", is_flag=True, help="Print the model card as JSON.")
+@with_classifier_training
 def train_discriminator_command(
     generator_name: str,
     data_path: Path | None,

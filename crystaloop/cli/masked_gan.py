@@ -8,7 +8,7 @@ import click
 
 from crystaloop.cli.common import echo_json, load_settings_or_fail
 from crystaloop.cli.surrogate import train
-from crystaloop.cli.surrogate_data import data_errors, fail_on, read_labelled
+from crystaloop.cli.surrogate_data import data_errors
 
 
 @train.command("masked-gan")
@@ -68,11 +68,11 @@ def train_masked_gan_command(
     1e-5, the generator updated --critic-every times per critic update, 0.001 Å noise on the
     real crystals. The tuned generator goes to OUT, the critic to OUT/critic.
     """
+    from crystaloop.cli.classifier import read_binary
     from crystaloop.cli.generator_io import check_device
     from crystaloop.cli.masked import load_masked_or_fail
     from crystaloop.ml.checkpoint import CheckpointError, read_card
     from crystaloop.ml.classifier_checkpoint import find_classifier, load_classifier
-    from crystaloop.ml.classifier_fit import binary_label
     from crystaloop.ml.data.split import SplitPlan
     from crystaloop.ml.masked.gan import GanOptions, fit_gan
     from crystaloop.ml.masked.sampling import check_known
@@ -96,15 +96,8 @@ def train_masked_gan_command(
             plan = SplitPlan(val_fraction, test_fraction, seed)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
-    items, errors = read_labelled(data_path, settings)
-    fail_on(errors, str(data_path))
-    if not items:
-        raise click.ClickException(f"{data_path}: no records")
+    labelled = read_binary(data_path, settings, label, at_most)
     with data_errors():
-        labelled = [
-            (sid, s, 1.0 if label is None else binary_label(labels, label, at_most, sid))
-            for sid, s, labels in items
-        ]
         for sid, s, _ in labelled:  # a clear error before any training
             check_known(generator, sid, s)
     try:
