@@ -137,6 +137,19 @@ def campaign_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="With --modifier: modified structures per near miss.",
         ),
         click.option(
+            "--proposal-temperature",
+            default=1.0,
+            show_default=True,
+            type=click.FloatRange(0, min_open=True),
+            help="A masked generator's species draws: a low temperature proposes the most "
+            "probable substitutions first.",
+        ),
+        click.option(
+            "--proposal-top-k",
+            type=click.IntRange(1),
+            help="A masked generator draws only among the k most probable elements.",
+        ),
+        click.option(
             "--discriminator",
             help="Match discriminator (name or directory, e.g. perov5-match): every screened "
             "candidate gets p_match, the chance its generated structure is a true one.",

@@ -93,6 +93,9 @@ class CampaignOptions:
         directory) that gives every screened candidate its ``p_match``; candidates below
         ``match_floor`` are never sent to the oracle, and only those above ``match_trust`` may
         be accepted as predictions (``None``: off).
+    proposal_temperature, proposal_top_k
+        A masked generator's species draws (temperature; only the k most probable elements):
+        a low temperature orders its proposals most probable first.
     """
 
     campaign_id: str | None = None
@@ -122,6 +125,8 @@ class CampaignOptions:
     discriminator: str | None = None
     match_floor: float | None = None
     match_trust: float | None = None
+    proposal_temperature: float = 1.0
+    proposal_top_k: int | None = None
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> CampaignOptions:
@@ -172,6 +177,10 @@ def build_campaign(
 
     if options.source not in SOURCES:
         raise CampaignError(f"unknown source {options.source!r}: choose {', '.join(SOURCES)}")
+    if not options.proposal_temperature > 0 or (
+        options.proposal_top_k is not None and options.proposal_top_k < 1
+    ):
+        raise CampaignError("proposal_temperature must be > 0 and proposal_top_k ≥ 1")
     if options.source != "generator" and (design or not options.freeze_generator):
         raise CampaignError(
             f"source {options.source!r} is a baseline of open campaigns with the generator "
@@ -213,6 +222,8 @@ def build_campaign(
             steps=options.steps,
             seed=options.seed,
             source=options.source,
+            temperature=options.proposal_temperature,
+            top_k=options.proposal_top_k,
         ),
         select=SelectMaker(
             budget=options.per_iteration,

@@ -91,3 +91,8 @@ def test_a_design_cannot_use_a_masked_generator(settings, masked_dir):
 
     plan = campaign_plan(maker, campaign)
     assert plan["source_options"]["method"].startswith("masked generator (seed 003)")
+    options = CampaignOptions(generator=str(masked_dir), proposal_temperature=0.1, proposal_top_k=3)
+    _, maker = build_campaign(settings, options, check_store=False)
+    assert (maker.iteration.generate.temperature, maker.iteration.generate.top_k) == (0.1, 3)
+    with pytest.raises(CampaignError, match="proposal_temperature must be > 0"):
+        build_campaign(settings, CampaignOptions(proposal_temperature=0.0), check_store=False)
