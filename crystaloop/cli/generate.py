@@ -16,6 +16,7 @@ from crystaloop.cli.generator_io import (
     make_screener,
     resolve_generator,
 )
+from crystaloop.cli.masked import with_sampling_options
 from crystaloop.cli.surrogate_data import data_errors, record_limits
 
 MAX_SAMPLES = 10_000_000
@@ -121,18 +122,7 @@ def with_screen_options(func):
     help="Masked generator: propose N substitutions of the structures in this file (any format "
     "'corpus ingest' reads): one element of a prototype replaced on all its sites.",
 )
-@click.option(
-    "--temperature",
-    default=1.0,
-    show_default=True,
-    type=click.FloatRange(0, min_open=True),
-    help="With --prototypes: divides the species log-probabilities before the draw.",
-)
-@click.option(
-    "--top-k",
-    type=click.IntRange(1),
-    help="With --prototypes: draw only among the K most probable elements.",
-)
+@with_sampling_options
 @click.option(
     "--keep-present",
     is_flag=True,

@@ -117,12 +117,12 @@ sampling_options = [
         default=1.0,
         show_default=True,
         type=click.FloatRange(0, min_open=True),
-        help="Divides the species log-probabilities before they are drawn from.",
+        help="Masked generators: divides the species log-probabilities before the draw.",
     ),
     click.option(
         "--top-k",
         type=click.IntRange(1),
-        help="Draw only among the K most probable elements (default: all).",
+        help="Masked generators: draw only among the K most probable elements (default: all).",
     ),
 ]
 

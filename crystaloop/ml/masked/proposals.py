@@ -25,7 +25,6 @@ from crystaloop.ml.masked.sampling import (
     check_sampling,
     crystal_noise,
     predict_inputs,
-    symbols,
 )
 
 if TYPE_CHECKING:
@@ -115,5 +114,3 @@ def _proposal(model: Any, x: MaskedInput, move: np.ndarray, j: int, log_prob: fl
     structure = Structure(x.structure.lattice, species, cart, coords_are_cartesian=True)
     return Proposal(x.source_id, x.masked_species[0], element, log_prob, structure)
 
-
-__all__ = ["Proposal", "propose", "symbols"]
