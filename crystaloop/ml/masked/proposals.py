@@ -113,4 +113,3 @@ def _proposal(model: Any, x: MaskedInput, move: np.ndarray, j: int, log_prob: fl
     cart = x.structure.cart_coords + x.displacement + move
     structure = Structure(x.structure.lattice, species, cart, coords_are_cartesian=True)
     return Proposal(x.source_id, x.masked_species[0], element, log_prob, structure)
-
